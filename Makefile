@@ -1,0 +1,43 @@
+# modelbay — two commands on a fresh machine: `make quickstart` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS ?= dev
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: quickstart test check lint typecheck pytest bench clean install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up, then run the whole first half of the lifecycle on a bundled dataset.
+quickstart: $(STAMP)
+	$(BIN)/modelbay quickstart
+
+## Set up, then lint, type-check and run every test (SQLite and PostgreSQL).
+test: $(STAMP) check
+	MODELBAY_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/train.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,54 @@
+"""modelbay: self-hosted model as a service.
+
+The public surface is small: :class:`Bay` is the core API, :class:`Settings` its
+configuration, and the error family lives in :mod:`modelbay.errors`.
+"""
+
+from modelbay.bay import Bay
+from modelbay.data.preprocess import Preprocessing
+from modelbay.errors import (
+    ConfigError,
+    ConflictError,
+    DataError,
+    DecryptionError,
+    IntegrityError,
+    ModelbayError,
+    NotFoundError,
+    SchemaError,
+    StorageError,
+    TrainingError,
+    UnsafeArtifactError,
+    ValidationError,
+)
+from modelbay.registry.predictor import Predictor
+from modelbay.registry.records import Dataset, Model, ModelVersion, TrainingRun
+from modelbay.registry.refs import ModelRef
+from modelbay.settings import Settings
+from modelbay.train.trainer import Progress
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bay",
+    "ConfigError",
+    "ConflictError",
+    "DataError",
+    "Dataset",
+    "DecryptionError",
+    "IntegrityError",
+    "Model",
+    "ModelRef",
+    "ModelVersion",
+    "ModelbayError",
+    "NotFoundError",
+    "Predictor",
+    "Preprocessing",
+    "Progress",
+    "SchemaError",
+    "Settings",
+    "StorageError",
+    "TrainingError",
+    "TrainingRun",
+    "UnsafeArtifactError",
+    "ValidationError",
+]

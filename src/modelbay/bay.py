@@ -1,0 +1,248 @@
+"""``Bay``: the one core API. The CLI, the HTTP API and Python users all call this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from modelbay.data.preprocess import Preprocessing
+from modelbay.errors import ConfigError, ModelbayError
+from modelbay.registry.datasets import DatasetCatalog
+from modelbay.registry.db import Database
+from modelbay.registry.keys import key_check_value, load_master_key
+from modelbay.registry.models import ModelCatalog
+from modelbay.registry.predictor import Predictor
+from modelbay.registry.records import Dataset, ModelVersion
+from modelbay.registry.refs import ModelRef
+from modelbay.registry.runs import RunLog
+from modelbay.registry.store import ArtifactStore, LocalBlobStore, Sealer
+from modelbay.registry.tables import MetaRow
+from modelbay.settings import Settings
+from modelbay.train.trainer import Progress, TrainResult, TrainSpec, train_model
+
+__all__ = ["Bay"]
+
+DataArg = Dataset | pd.DataFrame | str | Path | int
+
+
+class Bay:
+    """A modelbay home: its registry database, its artifact store and its master key.
+
+    >>> bay = Bay(home="/tmp/bay")            # or Bay(Settings(...)), or Bay() for ~/.modelbay
+    >>> ds = bay.datasets.add("churn.csv")
+    >>> version = bay.train(ds, target="churned")
+    >>> bay.load("churn-model@champion").predict(rows)
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings if settings is not None else Settings(**overrides)
+        key = load_master_key(self.settings)
+        self.db = Database(self.settings.database_url)
+        self._check_master_key(key)
+        self.store = ArtifactStore(LocalBlobStore(self.settings.artifacts_dir), Sealer(key))
+        self.datasets = DatasetCatalog(self.db, self.store)
+        self.models = ModelCatalog(self.db, self.store)
+        self.runs = RunLog(self.db)
+
+    def __enter__(self) -> Bay:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def _check_master_key(self, key: bytes) -> None:
+        check = key_check_value(key)
+        with self.db.session() as s:
+            row = s.get(MetaRow, "master_key_check")
+            if row is None:
+                s.add(MetaRow(key="master_key_check", value=check))
+            elif row.value != check:
+                raise ConfigError(
+                    "the master key does not match the one this registry was created with: "
+                    "set MODELBAY_MASTER_KEY (or the key file under MODELBAY_HOME) to the original key"
+                )
+
+    # -- training -----------------------------------------------------------------------
+    def _dataset(self, data: DataArg) -> Dataset:
+        if isinstance(data, Dataset):
+            return data
+        if isinstance(data, pd.DataFrame):
+            return self.datasets.add(data)
+        if isinstance(data, Path) or (
+            isinstance(data, str) and Path(data).suffix and Path(data).exists()
+        ):
+            return self.datasets.add(data)
+        return self.datasets.get(data)
+
+    def train(
+        self,
+        data: DataArg,
+        target: str | None = None,
+        *,
+        name: str | None = None,
+        algorithm: str = "auto",
+        task: str | None = None,
+        trials: int = 20,
+        timeout: float | None = None,
+        cv: int = 5,
+        metric: str | None = None,
+        test_size: float = 0.2,
+        seed: int = 0,
+        preprocessing: Preprocessing | dict[str, Any] | None = None,
+        features: Iterable[str] | None = None,
+        aliases: Iterable[str] = (),
+        parent: str | None = None,
+        description: str = "",
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> ModelVersion:
+        """Search, fit, score and register a model; returns the new immutable version.
+
+        A model's first version also becomes its ``champion``; later versions move
+        only the aliases named in ``aliases``.
+        """
+        spec = TrainSpec(
+            target=target,
+            task=task,
+            algorithm=algorithm,
+            trials=trials,
+            timeout=timeout,
+            cv=cv,
+            metric=metric,
+            test_size=test_size,
+            seed=seed,
+            preprocessing=Preprocessing.from_any(preprocessing),
+            features=tuple(features) if features is not None else None,
+        )
+        dataset = self._dataset(data)
+        model_name = name or dataset.name
+        ModelRef.parse(model_name)
+        parent_version = self.models.get(parent) if parent else None
+        run_id = self.runs.start(
+            dataset_id=dataset.id, model_name=model_name, config=spec.to_dict()
+        )
+        result: TrainResult | None = None
+        try:
+            result = train_model(self.datasets.load(dataset), dataset.schema, spec, on_progress)
+            version, timings = self._register(
+                model_name,
+                dataset,
+                spec,
+                result,
+                run_id,
+                parent_version,
+                list(aliases),
+                description,
+            )
+        except BaseException as exc:
+            self.runs.finish(
+                run_id,
+                status="failed",
+                error=_one_line(exc),
+                trials=[t.to_dict() for t in result.trials] if result else [],
+            )
+            raise
+        self.runs.finish(
+            run_id,
+            status="succeeded",
+            version_id=version.id,
+            trials=[t.to_dict() for t in result.trials],
+            result=_run_result(result, version, timings),
+        )
+        return version
+
+    def _register(
+        self,
+        name: str,
+        dataset: Dataset,
+        spec: TrainSpec,
+        result: TrainResult,
+        run_id: int,
+        parent: ModelVersion | None,
+        aliases: list[str],
+        description: str,
+    ) -> tuple[ModelVersion, dict[str, float]]:
+        with self.models.register(name) as draft:
+            draft.task = result.task
+            draft.algorithm = result.algorithm
+            draft.signature = result.signature
+            draft.metrics = {
+                "cv": {result.metric: result.cv_score},
+                "holdout": result.holdout,
+                "rows_train": result.rows_train,
+                "rows_test": result.rows_test,
+            }
+            draft.params = dict(result.params)
+            draft.lineage = {
+                "dataset": {
+                    "id": dataset.id,
+                    "name": dataset.name,
+                    "fingerprint": dataset.fingerprint,
+                },
+                "training_run": run_id,
+                "algorithm": result.algorithm,
+                "target": spec.target,
+                "config": spec.to_dict(),
+                "parent": {"model": parent.model, "version": parent.version, "id": parent.id}
+                if parent
+                else None,
+                "code_version": _version(),
+            }
+            draft.reference_stats = result.reference_stats
+            draft.description = description
+            draft.aliases = aliases
+            draft.save_model(result.model)
+        assert draft.version is not None
+        return draft.version, {**result.timings, **draft.timings}
+
+    # -- serving in process ---------------------------------------------------------------
+    def load(self, ref: str | ModelRef | ModelVersion) -> Predictor:
+        """Load a version (``name``, ``name@alias``, ``name:N``) as a checked predictor."""
+        version = ref if isinstance(ref, ModelVersion) else self.models.get(ref)
+        return Predictor(version, self.models.load_object(version))
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def gc(self) -> list[str]:
+        """Delete artifacts that no dataset or version refers to (left by a crash); run it
+        when no registration is in flight. Returns the digests removed."""
+        used = self.models.referenced_digests()
+        used |= {d.artifact_digest for d in self.datasets.list()}
+        removed = [d for d in self.store.digests() if d not in used]
+        for digest in removed:
+            self.store.delete(digest)
+        return removed
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ModelbayError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:1000]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("modelbay")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def _run_result(
+    result: TrainResult, version: ModelVersion, timings: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "version": version.ref,
+        "algorithm": result.algorithm,
+        "params": result.params,
+        "metric": result.metric,
+        "cv_score": result.cv_score,
+        "holdout": result.holdout,
+        "cleaning": result.cleaning.__dict__,
+        "timings": timings,
+        "warnings": result.warnings,
+    }

@@ -1,0 +1,67 @@
+"""The command-line face: ``modelbay …``. Commands parse, call the core ``Bay`` and print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelbay.cli.common import console, open_bay
+from modelbay.cli.data import app as data_app
+from modelbay.cli.errors import ModelbayGroup
+from modelbay.cli.models import alias_app, models_app, runs, versions
+from modelbay.cli.predict import predict
+from modelbay.cli.quickstart import quickstart
+from modelbay.cli.train import train
+
+__all__ = ["build_cli", "main"]
+
+
+def build_cli() -> typer.Typer:
+    app = typer.Typer(
+        cls=ModelbayGroup,
+        help="modelbay: data to a trained, versioned, served model.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback()
+    def root(
+        ctx: typer.Context,
+        home: Annotated[
+            Path | None,
+            typer.Option(help="modelbay home (default: $MODELBAY_HOME or ~/.modelbay)."),
+        ] = None,
+    ) -> None:
+        ctx.obj = {"home": home}
+
+    app.add_typer(data_app, name="data")
+    app.add_typer(models_app, name="models")
+    app.add_typer(alias_app, name="alias")
+    app.command()(train)
+    app.command()(versions)
+    app.command()(predict)
+    app.command()(runs)
+    app.command()(quickstart)
+
+    @app.command()
+    def keygen() -> None:
+        """Print a new random master key (for MODELBAY_MASTER_KEY)."""
+        from modelbay.registry.keys import generate_master_key
+
+        typer.echo(generate_master_key())
+
+    @app.command()
+    def gc(ctx: typer.Context) -> None:
+        """Remove artifacts no dataset or version refers to (left by a crash)."""
+        with open_bay(ctx) as bay:
+            removed = bay.gc()
+            console.print(f"removed {len(removed)} unreferenced artifact(s)")
+
+    return app
+
+
+def main() -> None:
+    build_cli()()

@@ -1,0 +1,56 @@
+"""What every command shares: the Bay for this invocation, and output helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from modelbay.bay import Bay
+from modelbay.settings import Settings
+
+__all__ = ["console", "fmt", "metric_line", "open_bay", "print_json", "table"]
+
+console = Console(highlight=False)
+
+
+@contextmanager
+def open_bay(ctx: typer.Context) -> Iterator[Bay]:
+    home: Path | None = (ctx.find_root().obj or {}).get("home")
+    settings = Settings(home=home) if home else Settings()
+    bay = Bay(settings)
+    try:
+        yield bay
+    finally:
+        bay.close()
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def metric_line(metrics: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={fmt(v)}" for k, v in metrics.items())
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[fmt(v) for v in r])
+    return t
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,53 @@
+"""The one table from domain errors to exit codes, and the group that applies it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+import typer.core
+from rich.console import Console
+
+from modelbay.errors import (
+    ConfigError,
+    ConflictError,
+    DataError,
+    ModelbayError,
+    NotFoundError,
+    StorageError,
+    TrainingError,
+    ValidationError,
+)
+
+__all__ = ["EXIT_CODES", "ModelbayGroup", "exit_code"]
+
+EXIT_CODES: dict[type[ModelbayError], int] = {
+    ModelbayError: 1,
+    ValidationError: 2,
+    NotFoundError: 4,
+    DataError: 5,
+    TrainingError: 6,
+    ConfigError: 7,
+    StorageError: 8,
+    ConflictError: 9,
+}
+
+
+def exit_code(exc: ModelbayError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
+
+
+class ModelbayGroup(typer.core.TyperGroup):
+    """Prints a modelbay error as one line on stderr and exits with its code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModelbayError as exc:
+            Console(stderr=True, highlight=False).print(
+                f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True
+            )
+            raise typer.Exit(exit_code(exc)) from None

@@ -1,0 +1,182 @@
+"""``modelbay models list|show``, ``versions``, ``alias set|delete``, ``runs``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelbay.cli.common import console, fmt, metric_line, open_bay, print_json, table
+from modelbay.registry.records import ModelVersion
+
+models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
+alias_app = typer.Typer(
+    help="Move and remove aliases (champion, challenger, ...).", no_args_is_help=True
+)
+
+__all__ = ["alias_app", "models_app", "runs", "versions"]
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context) -> None:
+    """List models with their latest version and aliases."""
+    with open_bay(ctx) as bay:
+        rows = [
+            [
+                m.name,
+                m.latest_version,
+                ", ".join(f"{a}->{v}" for a, v in sorted(m.aliases.items())),
+                m.created_at.strftime("%Y-%m-%d %H:%M"),
+            ]
+            for m in bay.models.list()
+        ]
+        console.print(table("models", ["name", "latest", "aliases", "created"], rows))
+
+
+@models_app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="name, name@alias or name:version")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON.")] = False,
+) -> None:
+    """Show one version: metrics, params, lineage and signature."""
+    with open_bay(ctx) as bay:
+        v = bay.models.get(ref)
+        if as_json:
+            print_json(_as_dict(v))
+            return
+        console.print(
+            f"[bold]{v.ref}[/] {v.algorithm} ({v.task}, {v.flavor}/{v.artifact_format}, "
+            f"{v.artifact_size} bytes) aliases: {', '.join(v.aliases) or '-'}"
+        )
+        console.print(f"  created {v.created_at}  artifact sha256 {v.artifact_digest}")
+        console.print(f"  cv: {metric_line(v.metrics.get('cv', {}))}")
+        console.print(f"  holdout: {metric_line(v.metrics.get('holdout', {}))}")
+        console.print(f"  params: {metric_line(v.params)}")
+        ds = v.lineage.get("dataset") or {}
+        parent = v.lineage.get("parent")
+        console.print(
+            f"  lineage: dataset {ds.get('name')}#{str(ds.get('fingerprint'))[:12]}, "
+            f"run {v.lineage.get('training_run')}, parent "
+            f"{parent['model'] + ':' + str(parent['version']) if parent else '-'}"
+        )
+        out = v.signature.output
+        console.print(
+            table(
+                f"signature -> {out.name} ({out.task}"
+                + (f", classes {out.classes})" if out.classes else ")"),
+                ["input", "kind", "dtype", "nullable"],
+                [[c.name, c.kind, c.dtype, c.nullable] for c in v.signature.inputs],
+            )
+        )
+
+
+def _as_dict(v: ModelVersion) -> dict[str, object]:
+    return {
+        "ref": v.ref,
+        "model": v.model,
+        "version": v.version,
+        "task": v.task,
+        "algorithm": v.algorithm,
+        "flavor": v.flavor,
+        "aliases": list(v.aliases),
+        "metrics": v.metrics,
+        "params": v.params,
+        "lineage": v.lineage,
+        "signature": v.signature.to_dict(),
+        "artifact": {
+            "sha256": v.artifact_digest,
+            "format": v.artifact_format,
+            "size": v.artifact_size,
+        },
+        "created_at": v.created_at,
+    }
+
+
+def versions(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """List a model's versions."""
+    with open_bay(ctx) as bay:
+        rows = []
+        for v in bay.models.versions(name):
+            cv = v.metrics.get("cv", {})
+            rows.append(
+                [
+                    v.version,
+                    v.algorithm,
+                    ", ".join(v.aliases),
+                    metric_line(cv),
+                    metric_line(v.metrics.get("holdout", {})),
+                    v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "-",
+                ]
+            )
+        console.print(
+            table(
+                f"{name} versions",
+                ["version", "algorithm", "aliases", "cv", "holdout", "created"],
+                rows,
+            )
+        )
+
+
+@alias_app.command("set")
+def alias_set(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Argument(help="Alias, e.g. champion.")],
+    version: Annotated[str, typer.Argument(help="Version number, or @other-alias.")],
+) -> None:
+    """Point an alias at a version (moves it if it exists)."""
+    with open_bay(ctx) as bay:
+        v = bay.models.set_alias(name, alias, version)
+        console.print(f"{name}@{alias} -> version {v.version}")
+
+
+@alias_app.command("delete")
+def alias_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Argument(help="Alias to remove.")],
+) -> None:
+    """Remove an alias."""
+    with open_bay(ctx) as bay:
+        bay.models.delete_alias(name, alias)
+        console.print(f"removed {name}@{alias}")
+
+
+def runs(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(help="Only runs for this model.")] = None,
+) -> None:
+    """List training runs and how they ended."""
+    with open_bay(ctx) as bay:
+        rows = [
+            [
+                r.id,
+                r.model_name,
+                r.status,
+                r.result.get("version", "-"),
+                r.result.get("algorithm", "-"),
+                fmt(r.result.get("cv_score")),
+                len(r.trials),
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.error[:60] or "-",
+            ]
+            for r in bay.runs.list(model_name=model)
+        ]
+        console.print(
+            table(
+                "training runs",
+                [
+                    "id",
+                    "model",
+                    "status",
+                    "version",
+                    "algorithm",
+                    "cv",
+                    "trials",
+                    "started",
+                    "error",
+                ],
+                rows,
+            )
+        )

@@ -1,0 +1,148 @@
+"""``modelbay train``: search, fit, score and register, with a live progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from modelbay.bay import Bay
+from modelbay.cli.common import console, fmt, metric_line, open_bay, table
+from modelbay.data.preprocess import Preprocessing
+from modelbay.registry.records import ModelVersion
+from modelbay.train.trainer import Progress as TrainProgress
+
+__all__ = ["train", "train_with_progress", "trials_table"]
+
+
+def train_with_progress(bay: Bay, data: Any, **kwargs: Any) -> ModelVersion:
+    """Run ``bay.train`` with a Rich progress bar over the trials."""
+    trials = int(kwargs.get("trials", 20))
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[best]}"),
+    ]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("searching", total=trials, best="")
+
+        def on_progress(p: TrainProgress) -> None:
+            if p.phase == "search" and p.trial is not None:
+                best = f"best {p.best.algorithm} {fmt(p.best.score)}" if p.best else ""
+                bar.update(
+                    task, completed=p.done, description=f"trial {p.trial.algorithm}", best=best
+                )
+            elif p.phase in ("fit", "evaluate"):
+                bar.update(task, completed=trials, description=p.message)
+            elif p.phase == "done":
+                bar.update(task, completed=trials, description="done")
+
+        return bay.train(data, on_progress=on_progress, **kwargs)
+
+
+def trials_table(bay: Bay, version: ModelVersion, limit: int = 30) -> None:
+    run = bay.runs.get(int(version.lineage["training_run"]))
+    metric = run.result.get("metric", "score")
+    rows = sorted(run.trials, key=lambda t: t["number"])
+    console.print(
+        table(
+            f"trials ({len(rows)}, {metric} by {run.config.get('cv')}-fold CV)",
+            ["#", "algorithm", metric, "seconds", "state", "params"],
+            [
+                [
+                    t["number"],
+                    t["algorithm"],
+                    t["score"],
+                    t["duration_s"],
+                    t["state"],
+                    ", ".join(f"{k}={fmt(v)}" for k, v in t["params"].items())[:60],
+                ]
+                for t in rows[:limit]
+            ],
+        )
+    )
+
+
+def train(
+    ctx: typer.Context,
+    data: Annotated[str, typer.Argument(help="A dataset name/id, or a .csv/.parquet file to add.")],
+    target: Annotated[str | None, typer.Option(help="Target column (omit for clustering).")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (default: the dataset's).")] = None,
+    algorithm: Annotated[
+        str, typer.Option(help="auto, one algorithm, pca+NAME, or a comma list.")
+    ] = "auto",
+    task: Annotated[
+        str | None, typer.Option(help="classification, regression or clustering.")
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Search trials.")] = 20,
+    timeout: Annotated[float | None, typer.Option(help="Search time budget in seconds.")] = None,
+    cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
+    test_size: Annotated[
+        float, typer.Option(help="Share of rows held out for the final score.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    alias: Annotated[
+        list[str] | None, typer.Option(help="Alias(es) to point at the new version.")
+    ] = None,
+    impute_numeric: Annotated[
+        str, typer.Option(help="mean|median|most_frequent|constant|iterative|drop")
+    ] = "median",
+    impute_categorical: Annotated[
+        str, typer.Option(help="most_frequent|constant|drop")
+    ] = "constant",
+    encode: Annotated[str, typer.Option(help="onehot|ordinal")] = "onehot",
+    scale: Annotated[str, typer.Option(help="auto|standard|minmax|robust|none")] = "auto",
+    normalize: Annotated[str, typer.Option(help="none|l1|l2 (row normalisation)")] = "none",
+    keep_duplicates: Annotated[bool, typer.Option(help="Keep duplicate rows.")] = False,
+    drop_column: Annotated[list[str] | None, typer.Option(help="Column(s) to leave out.")] = None,
+) -> None:
+    """Train a model on a dataset and register the result as a new version."""
+    prep = Preprocessing.from_any(
+        {
+            "impute_numeric": impute_numeric,
+            "impute_categorical": impute_categorical,
+            "encode": encode,
+            "scale": scale,
+            "normalize": normalize,
+            "duplicates": "keep" if keep_duplicates else "drop",
+            "drop_columns": tuple(drop_column or ()),
+        }
+    )
+    with open_bay(ctx) as bay:
+        source: Any = Path(data) if Path(data).suffix and Path(data).exists() else data
+        version = train_with_progress(
+            bay,
+            source,
+            target=target,
+            name=name,
+            algorithm=algorithm,
+            task=task,
+            trials=trials,
+            timeout=timeout,
+            cv=cv,
+            metric=metric,
+            test_size=test_size,
+            seed=seed,
+            aliases=alias or (),
+            preprocessing=prep,
+        )
+        trials_table(bay, version)
+        report(version)
+
+
+def report(version: ModelVersion) -> None:
+    cv = version.metrics.get("cv", {})
+    console.print(
+        f"registered [bold]{version.ref}[/] ({version.algorithm}, {version.task})"
+        + (f" aliases: {', '.join(version.aliases)}" if version.aliases else "")
+    )
+    console.print(f"  cross-validation: {metric_line(cv)}")
+    console.print(
+        f"  holdout ({version.metrics.get('rows_test')} rows, scored once): "
+        f"{metric_line(version.metrics.get('holdout', {}))}"
+    )

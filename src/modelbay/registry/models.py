@@ -1,0 +1,329 @@
+"""Models, their immutable versions and movable aliases; atomic registration."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelbay.data.signature import Signature
+from modelbay.errors import ConflictError, NotFoundError, ValidationError
+from modelbay.registry.db import Database
+from modelbay.registry.formats import get_format
+from modelbay.registry.records import Model, ModelVersion
+from modelbay.registry.refs import ModelRef, check_alias, check_name
+from modelbay.registry.store import ArtifactStore, PutResult
+from modelbay.registry.tables import AliasRow, ModelRow, VersionRow, utcnow
+
+__all__ = ["Draft", "ModelCatalog", "library_versions"]
+
+CHAMPION = "champion"
+_LIBRARIES = ("modelbay", "scikit-learn", "numpy", "pandas", "skops", "scipy")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for lib in _LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class Draft:
+    """A version being registered: fill it inside ``ModelCatalog.register``'s block."""
+
+    name: str
+    signature: Signature | None = None
+    task: str = ""
+    algorithm: str = ""
+    flavor: str = "sklearn"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    reference_stats: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    aliases: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    artifact: PutResult | None = None
+    artifact_format: str = ""
+    version: ModelVersion | None = None  # set once the block exits and the row is committed
+    _store: ArtifactStore | None = field(default=None, repr=False)
+
+    def save_model(self, obj: Any, format: str = "skops") -> PutResult:
+        """Serialize ``obj`` and write it, durably, to the artifact store."""
+        fmt = get_format(format)
+        t0 = time.perf_counter()
+        data = fmt.dumps(obj)
+        self.timings["serialize_s"] = time.perf_counter() - t0
+        return self.save_bytes(data, format)
+
+    def save_bytes(self, data: bytes, format: str) -> PutResult:
+        assert self._store is not None
+        if self.artifact is not None:
+            raise ValidationError("a version holds one model artifact; it was saved already")
+        self.artifact = self._store.put(data)
+        self.artifact_format = format
+        self.timings.update(self.artifact.timings)
+        return self.artifact
+
+
+def _version_record(row: VersionRow, model: str, aliases: tuple[str, ...]) -> ModelVersion:
+    return ModelVersion(
+        id=row.id,
+        model=model,
+        version=row.version,
+        task=row.task,
+        flavor=row.flavor,
+        algorithm=row.algorithm,
+        signature=Signature.from_dict(row.signature),
+        metrics=row.metrics,
+        params=row.params,
+        lineage=row.lineage,
+        reference_stats=row.reference_stats,
+        artifact_digest=row.artifact_digest,
+        artifact_format=row.artifact_format,
+        artifact_size=row.artifact_size,
+        description=row.description,
+        created_at=row.created_at,
+        aliases=aliases,
+    )
+
+
+class ModelCatalog:
+    def __init__(self, db: Database, store: ArtifactStore) -> None:
+        self._db = db
+        self._store = store
+
+    # -- registration -------------------------------------------------------------------
+    @contextmanager
+    def register(self, name: str) -> Iterator[Draft]:
+        """Stage a version; commit it only if the block succeeds.
+
+        The artifact is durable before the database row is written. If the block or the
+        commit fails, nothing is registered and an artifact this draft wrote is removed.
+        Aliases named on the draft move in the same transaction as the insert.
+        """
+        check_name(name)
+        draft = Draft(name=name, _store=self._store)
+        try:
+            yield draft
+            for alias in draft.aliases:
+                check_alias(alias)
+            if draft.artifact is None or draft.signature is None:
+                raise ValidationError("a version needs a saved model artifact and a signature")
+            t0 = time.perf_counter()
+            draft.version = self._commit(draft)
+            draft.timings["db_s"] = time.perf_counter() - t0
+        except BaseException:
+            if draft.artifact is not None and draft.artifact.created:
+                self._discard(draft.artifact.digest)
+            raise
+
+    def _commit(self, draft: Draft) -> ModelVersion:
+        assert draft.artifact is not None and draft.signature is not None
+        lineage = {**draft.lineage, "libraries": library_versions()}
+        for attempt in range(5):
+            try:
+                with self._db.session() as s:
+                    model = self._get_or_create_model(s, draft.name)
+                    current = s.scalar(
+                        select(func.max(VersionRow.version)).where(VersionRow.model_id == model.id)
+                    )
+                    row = VersionRow(
+                        model_id=model.id,
+                        version=(current or 0) + 1,
+                        task=draft.task,
+                        flavor=draft.flavor,
+                        algorithm=draft.algorithm,
+                        artifact_digest=draft.artifact.digest,
+                        artifact_format=draft.artifact_format,
+                        artifact_size=draft.artifact.size,
+                        signature=draft.signature.to_dict(),
+                        metrics=draft.metrics,
+                        params=draft.params,
+                        lineage=lineage,
+                        reference_stats=draft.reference_stats,
+                        description=draft.description,
+                    )
+                    s.add(row)
+                    s.flush()
+                    aliases = list(dict.fromkeys(draft.aliases))
+                    has_champion = s.get(AliasRow, (model.id, CHAMPION)) is not None
+                    if not has_champion and CHAMPION not in aliases:
+                        aliases.append(CHAMPION)  # a model's first version is its champion
+                    for alias in aliases:
+                        self._move_alias(s, model.id, alias, row.id)
+                    return _version_record(row, draft.name, tuple(sorted(aliases)))
+            except ConflictError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))  # a concurrent registration took the number
+        raise AssertionError("unreachable")
+
+    def _get_or_create_model(self, s: Session, name: str) -> ModelRow:
+        model = s.scalars(select(ModelRow).where(ModelRow.name == name)).first()
+        if model is None:
+            model = ModelRow(name=name, description="")
+            s.add(model)
+            s.flush()
+        return model
+
+    def _discard(self, digest: str) -> None:
+        with self._db.session() as s:
+            used = s.scalar(
+                select(func.count())
+                .select_from(VersionRow)
+                .where(VersionRow.artifact_digest == digest)
+            )
+        if not used:
+            self._store.delete(digest)
+
+    # -- lookups --------------------------------------------------------------------------
+    def _model_row(self, s: Session, name: str) -> ModelRow:
+        model = s.scalars(select(ModelRow).where(ModelRow.name == name)).first()
+        if model is None:
+            names = s.scalars(select(ModelRow.name).order_by(ModelRow.name)).all()
+            hint = (
+                f"; models: {', '.join(names[:20])}"
+                if names
+                else "; train one with `modelbay train`"
+            )
+            raise NotFoundError(f"model {name!r} does not exist{hint}")
+        return model
+
+    def _aliases_of(self, s: Session, model_id: int) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for a in s.scalars(select(AliasRow).where(AliasRow.model_id == model_id)):
+            out.setdefault(a.version_id, []).append(a.name)
+        return out
+
+    def get(self, ref: str | ModelRef) -> ModelVersion:
+        """Resolve ``name``, ``name@alias``, ``name@latest`` or ``name:N`` to a version."""
+        r = ModelRef.parse(ref)
+        with self._db.session() as s:
+            model = self._model_row(s, r.name)
+            q = select(VersionRow).where(VersionRow.model_id == model.id)
+            row: VersionRow | None
+            if r.version is not None:
+                row = s.scalars(q.where(VersionRow.version == r.version)).first()
+                if row is None:
+                    top = s.scalar(
+                        select(func.max(VersionRow.version)).where(VersionRow.model_id == model.id)
+                    )
+                    raise NotFoundError(
+                        f"model {r.name!r} has no version {r.version}; versions are 1 to {top}"
+                    )
+            elif r.alias and r.alias != "latest":
+                alias = s.get(AliasRow, (model.id, r.alias))
+                if alias is None:
+                    names = sorted(
+                        a.name
+                        for a in s.scalars(select(AliasRow).where(AliasRow.model_id == model.id))
+                    )
+                    raise NotFoundError(
+                        f"model {r.name!r} has no alias {r.alias!r}; "
+                        f"its aliases: {', '.join(names) or 'none'}"
+                    )
+                row = s.get(VersionRow, alias.version_id)
+            else:
+                champion = None if r.alias == "latest" else s.get(AliasRow, (model.id, CHAMPION))
+                row = (
+                    s.get(VersionRow, champion.version_id)
+                    if champion
+                    else s.scalars(q.order_by(VersionRow.version.desc())).first()
+                )
+                if row is None:
+                    raise NotFoundError(f"model {r.name!r} has no versions yet")
+            assert row is not None
+            aliases = tuple(sorted(self._aliases_of(s, model.id).get(row.id, [])))
+            return _version_record(row, model.name, aliases)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        check_name(name)
+        with self._db.session() as s:
+            model = self._model_row(s, name)
+            aliases = self._aliases_of(s, model.id)
+            rows = s.scalars(
+                select(VersionRow)
+                .where(VersionRow.model_id == model.id)
+                .order_by(VersionRow.version)
+            )
+            return [_version_record(r, name, tuple(sorted(aliases.get(r.id, [])))) for r in rows]
+
+    # -- aliases --------------------------------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
+        """Point ``name@alias`` at a version (a number, or a reference like ``@challenger``)."""
+        check_alias(alias)
+        target = self.get(
+            f"{name}:{version}"
+            if isinstance(version, int) or str(version).isdigit()
+            else f"{name}{version}"
+        )
+        with self._db.session() as s:
+            model = self._model_row(s, name)
+            self._move_alias(s, model.id, alias, target.id)
+        return self.get(f"{name}@{alias}")
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        check_alias(alias)
+        with self._db.session() as s:
+            model = self._model_row(s, name)
+            row = s.get(AliasRow, (model.id, alias))
+            if row is None:
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+            s.delete(row)
+
+    @staticmethod
+    def _move_alias(s: Session, model_id: int, alias: str, version_id: int) -> None:
+        row = s.get(AliasRow, (model_id, alias))
+        if row is None:
+            s.add(AliasRow(model_id=model_id, name=alias, version_id=version_id))
+        else:
+            row.version_id = version_id
+            row.updated_at = utcnow()
+        s.flush()
+
+    # -- artifacts ------------------------------------------------------------------------
+    def load_object(self, version: ModelVersion) -> Any:
+        """Open, verify and deserialize a version's artifact."""
+        return get_format(version.artifact_format).loads(self._store.get(version.artifact_digest))
+
+    def referenced_digests(self) -> set[str]:
+        with self._db.session() as s:
+            return set(s.scalars(select(VersionRow.artifact_digest)).all())
+
+    def list(self) -> list[Model]:
+        with self._db.session() as s:
+            out = []
+            for m in s.scalars(select(ModelRow).order_by(ModelRow.name)):
+                versions = {
+                    vid: num
+                    for vid, num in s.execute(
+                        select(VersionRow.id, VersionRow.version).where(VersionRow.model_id == m.id)
+                    )
+                }
+                aliases = {
+                    a.name: versions[a.version_id]
+                    for a in s.scalars(select(AliasRow).where(AliasRow.model_id == m.id))
+                }
+                out.append(
+                    Model(
+                        id=m.id,
+                        name=m.name,
+                        description=m.description,
+                        created_at=m.created_at,
+                        aliases=aliases,
+                        latest_version=max(versions.values(), default=None),
+                    )
+                )
+            return out

@@ -1,0 +1,80 @@
+"""Plain, immutable records the registry hands out (never live ORM objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelbay.data.schema import TableSchema
+from modelbay.data.signature import Signature
+
+__all__ = ["Dataset", "Model", "ModelVersion", "TrainingRun"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: int
+    name: str
+    fingerprint: str
+    n_rows: int
+    n_columns: int
+    schema: TableSchema
+    format: str
+    source: str
+    created_at: datetime
+    artifact_digest: str = field(repr=False, default="")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}#{self.fingerprint[:12]}"
+
+
+@dataclass(frozen=True)
+class Model:
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    aliases: dict[str, int]  # alias -> version number
+    latest_version: int | None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    model: str
+    version: int
+    task: str
+    flavor: str
+    algorithm: str
+    signature: Signature
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+    reference_stats: dict[str, Any] = field(repr=False)
+    artifact_digest: str = field(repr=False)
+    artifact_format: str = "skops"
+    artifact_size: int = 0
+    description: str = ""
+    created_at: datetime | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}:{self.version}"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    id: int
+    dataset_id: int | None
+    model_name: str
+    status: str  # running | succeeded | failed
+    config: dict[str, Any]
+    trials: list[dict[str, Any]]
+    result: dict[str, Any]
+    error: str
+    version_id: int | None
+    started_at: datetime
+    finished_at: datetime | None

@@ -1,0 +1,85 @@
+"""Training runs: what was asked, every trial, and how it ended."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from modelbay.errors import NotFoundError
+from modelbay.registry.db import Database
+from modelbay.registry.records import TrainingRun
+from modelbay.registry.tables import TrainingRunRow, utcnow
+
+__all__ = ["RunLog"]
+
+
+def _record(row: TrainingRunRow) -> TrainingRun:
+    return TrainingRun(
+        id=row.id,
+        dataset_id=row.dataset_id,
+        model_name=row.model_name,
+        status=row.status,
+        config=row.config,
+        trials=list(row.trials or []),
+        result=dict(row.result or {}),
+        error=row.error,
+        version_id=row.version_id,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class RunLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def start(self, *, dataset_id: int | None, model_name: str, config: dict[str, Any]) -> int:
+        with self._db.session() as s:
+            row = TrainingRunRow(
+                dataset_id=dataset_id,
+                model_name=model_name,
+                status="running",
+                config=config,
+                trials=[],
+                result={},
+                error="",
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        trials: list[dict[str, Any]] | None = None,
+        result: dict[str, Any] | None = None,
+        error: str = "",
+        version_id: int | None = None,
+    ) -> None:
+        with self._db.session() as s:
+            row = s.get(TrainingRunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"training run {run_id} does not exist")
+            row.status = status
+            row.trials = trials or []
+            row.result = result or {}
+            row.error = error
+            row.version_id = version_id
+            row.finished_at = utcnow()
+
+    def get(self, run_id: int) -> TrainingRun:
+        with self._db.session() as s:
+            row = s.get(TrainingRunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"training run {run_id} does not exist")
+            return _record(row)
+
+    def list(self, *, model_name: str | None = None) -> list[TrainingRun]:
+        with self._db.session() as s:
+            q = select(TrainingRunRow).order_by(TrainingRunRow.id)
+            if model_name:
+                q = q.where(TrainingRunRow.model_name == model_name)
+            return [_record(r) for r in s.scalars(q)]
