@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from modelbay.cli.common import console, open_bay
+from modelbay.cli.common import console_for, open_bay
 from modelbay.cli.data import app as data_app
 from modelbay.cli.errors import ModelbayGroup
 from modelbay.cli.models import alias_app, models_app, runs, versions
@@ -35,7 +36,7 @@ def build_cli() -> typer.Typer:
             typer.Option(help="modelbay home (default: $MODELBAY_HOME or ~/.modelbay)."),
         ] = None,
     ) -> None:
-        ctx.obj = {"home": home}
+        ctx.obj = {"home": home, "console": Console(highlight=False)}
 
     app.add_typer(data_app, name="data")
     app.add_typer(models_app, name="models")
@@ -58,7 +59,7 @@ def build_cli() -> typer.Typer:
         """Remove artifacts no dataset or version refers to (left by a crash)."""
         with open_bay(ctx) as bay:
             removed = bay.gc()
-            console.print(f"removed {len(removed)} unreferenced artifact(s)")
+            console_for(ctx).print(f"removed {len(removed)} unreferenced artifact(s)")
 
     return app
 

@@ -15,9 +15,16 @@ from rich.table import Table
 from modelbay.bay import Bay
 from modelbay.settings import Settings
 
-__all__ = ["console", "fmt", "metric_line", "open_bay", "print_json", "table"]
+__all__ = ["console_for", "fmt", "metric_line", "open_bay", "print_json", "table"]
 
-console = Console(highlight=False)
+
+def console_for(ctx: typer.Context) -> Console:
+    """The console of this invocation (made by the root command, so tests get their own)."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, dict) or "console" not in obj:
+        return Console(highlight=False)
+    console: Console = obj["console"]
+    return console
 
 
 @contextmanager

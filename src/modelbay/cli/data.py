@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from modelbay.cli.common import console, open_bay, table
+from modelbay.cli.common import console_for, open_bay, table
 from modelbay.registry.records import Dataset
 
 app = typer.Typer(help="Add, list and inspect datasets.", no_args_is_help=True)
@@ -20,18 +21,20 @@ def add(
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
 ) -> None:
     """Store a table once (by content fingerprint) and show its inferred schema."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         ds = bay.datasets.add(path, name=name)
         console.print(
             f"dataset [bold]{ds.name}[/] #{ds.fingerprint[:12]} (id {ds.id}): "
             f"{ds.n_rows} rows x {ds.n_columns} columns"
         )
-        _schema(ds)
+        _schema(console, ds)
 
 
 @app.command("list")
 def list_(ctx: typer.Context) -> None:
     """List stored datasets."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         rows = [
             [
@@ -55,16 +58,17 @@ def show(
     ref: Annotated[str, typer.Argument(help="Dataset name, id or fingerprint prefix.")],
 ) -> None:
     """Show a dataset's schema."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         ds = bay.datasets.get(ref)
         console.print(
             f"dataset [bold]{ds.name}[/] #{ds.fingerprint} (id {ds.id}), "
             f"{ds.n_rows} rows, from {ds.source}"
         )
-        _schema(ds)
+        _schema(console, ds)
 
 
-def _schema(ds: Dataset) -> None:
+def _schema(console: Console, ds: Dataset) -> None:
     console.print(
         table(
             None,

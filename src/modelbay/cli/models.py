@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelbay.cli.common import console, fmt, metric_line, open_bay, print_json, table
+from modelbay.cli.common import console_for, fmt, metric_line, open_bay, print_json, table
 from modelbay.registry.records import ModelVersion
 
 models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
@@ -20,6 +20,7 @@ __all__ = ["alias_app", "models_app", "runs", "versions"]
 @models_app.command("list")
 def list_models(ctx: typer.Context) -> None:
     """List models with their latest version and aliases."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         rows = [
             [
@@ -40,6 +41,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON.")] = False,
 ) -> None:
     """Show one version: metrics, params, lineage and signature."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         v = bay.models.get(ref)
         if as_json:
@@ -95,6 +97,7 @@ def _as_dict(v: ModelVersion) -> dict[str, object]:
 
 def versions(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """List a model's versions."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         rows = []
         for v in bay.models.versions(name):
@@ -126,6 +129,7 @@ def alias_set(
     version: Annotated[str, typer.Argument(help="Version number, or @other-alias.")],
 ) -> None:
     """Point an alias at a version (moves it if it exists)."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         v = bay.models.set_alias(name, alias, version)
         console.print(f"{name}@{alias} -> version {v.version}")
@@ -138,6 +142,7 @@ def alias_delete(
     alias: Annotated[str, typer.Argument(help="Alias to remove.")],
 ) -> None:
     """Remove an alias."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         bay.models.delete_alias(name, alias)
         console.print(f"removed {name}@{alias}")
@@ -148,6 +153,7 @@ def runs(
     model: Annotated[str | None, typer.Option(help="Only runs for this model.")] = None,
 ) -> None:
     """List training runs and how they ended."""
+    console = console_for(ctx)
     with open_bay(ctx) as bay:
         rows = [
             [

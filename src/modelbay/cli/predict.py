@@ -8,7 +8,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from modelbay.cli.common import console, open_bay, table
+from modelbay.cli.common import console_for, open_bay, table
 from modelbay.data.tables import read_table
 
 __all__ = ["predict"]
@@ -23,6 +23,7 @@ def predict(
     format: Annotated[str, typer.Option(help="table|csv|json when printing.")] = "table",
 ) -> None:
     """Predict with a registered version, in this process."""
+    console = console_for(ctx)
     if format not in ("table", "csv", "json"):
         raise typer.BadParameter("format must be table, csv or json", param_hint="--format")
     with open_bay(ctx) as bay:

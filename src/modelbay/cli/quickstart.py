@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelbay.cli.common import console, open_bay, table
+from modelbay.cli.common import console_for, open_bay, table
 from modelbay.cli.train import report, train_with_progress, trials_table
 
 __all__ = ["quickstart"]
@@ -22,6 +22,7 @@ def quickstart(
 ) -> None:
     """Add scikit-learn's breast cancer table, search several algorithms, register the best
     as champion, load it back and predict."""
+    console = console_for(ctx)
     from sklearn.datasets import load_breast_cancer
 
     started = time.perf_counter()
@@ -37,6 +38,7 @@ def quickstart(
         )
         console.rule("2. search and train")
         version = train_with_progress(
+            console,
             bay,
             ds,
             target="target",
@@ -45,9 +47,9 @@ def quickstart(
             timeout=timeout,
             aliases=["champion"],
         )
-        trials_table(bay, version)
+        trials_table(console, bay, version)
         console.rule("3. registry")
-        report(version)
+        report(console, version)
         console.rule("4. load and predict")
         predictor = bay.load(f"{MODEL}@champion")
         sample = frame.sample(5, random_state=1)

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modelbay.bay import Bay
-from modelbay.cli.common import console, fmt, metric_line, open_bay, table
+from modelbay.cli.common import console_for, fmt, metric_line, open_bay, table
 from modelbay.data.preprocess import Preprocessing
 from modelbay.registry.records import ModelVersion
 from modelbay.train.trainer import Progress as TrainProgress
@@ -17,7 +18,7 @@ from modelbay.train.trainer import Progress as TrainProgress
 __all__ = ["train", "train_with_progress", "trials_table"]
 
 
-def train_with_progress(bay: Bay, data: Any, **kwargs: Any) -> ModelVersion:
+def train_with_progress(console: Console, bay: Bay, data: Any, **kwargs: Any) -> ModelVersion:
     """Run ``bay.train`` with a Rich progress bar over the trials."""
     trials = int(kwargs.get("trials", 20))
     columns = [
@@ -44,7 +45,7 @@ def train_with_progress(bay: Bay, data: Any, **kwargs: Any) -> ModelVersion:
         return bay.train(data, on_progress=on_progress, **kwargs)
 
 
-def trials_table(bay: Bay, version: ModelVersion, limit: int = 30) -> None:
+def trials_table(console: Console, bay: Bay, version: ModelVersion, limit: int = 30) -> None:
     run = bay.runs.get(int(version.lineage["training_run"]))
     metric = run.result.get("metric", "score")
     rows = sorted(run.trials, key=lambda t: t["number"])
@@ -102,6 +103,7 @@ def train(
     drop_column: Annotated[list[str] | None, typer.Option(help="Column(s) to leave out.")] = None,
 ) -> None:
     """Train a model on a dataset and register the result as a new version."""
+    console = console_for(ctx)
     prep = Preprocessing.from_any(
         {
             "impute_numeric": impute_numeric,
@@ -116,6 +118,7 @@ def train(
     with open_bay(ctx) as bay:
         source: Any = Path(data) if Path(data).suffix and Path(data).exists() else data
         version = train_with_progress(
+            console,
             bay,
             source,
             target=target,
@@ -131,11 +134,11 @@ def train(
             aliases=alias or (),
             preprocessing=prep,
         )
-        trials_table(bay, version)
-        report(version)
+        trials_table(console, bay, version)
+        report(console, version)
 
 
-def report(version: ModelVersion) -> None:
+def report(console: Console, version: ModelVersion) -> None:
     cv = version.metrics.get("cv", {})
     console.print(
         f"registered [bold]{version.ref}[/] ({version.algorithm}, {version.task})"

@@ -142,7 +142,7 @@ def _mlp_space(t: optuna.Trial) -> Params:
     return {
         "hidden_layer_sizes": t.suggest_categorical("mlp_layers", list(_LAYERS)),
         "alpha": t.suggest_float("mlp_alpha", 1e-5, 1e-1, log=True),
-        "learning_rate_init": t.suggest_float("mlp_learning_rate", 1e-4, 1e-2, log=True),
+        "learning_rate_init": t.suggest_float("mlp_learning_rate", 5e-4, 5e-2, log=True),
     }
 
 
@@ -150,7 +150,7 @@ def _mlp(task: str, p: Params, seed: int) -> Any:
     p = dict(p)
     p["hidden_layer_sizes"] = _LAYERS[str(p.get("hidden_layer_sizes", "64"))]
     cls = MLPClassifier if task == "classification" else MLPRegressor
-    return cls(max_iter=500, early_stopping=True, n_iter_no_change=10, random_state=seed, **p)
+    return cls(max_iter=1000, n_iter_no_change=20, random_state=seed, **p)
 
 
 CLS, REG, CLU = "classification", "regression", "clustering"

@@ -1,0 +1,115 @@
+"""Shared fixtures: a temporary modelbay home on SQLite, and a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+
+from modelbay import Bay, Settings
+from modelbay.registry.keys import generate_master_key
+
+PG_URL = os.environ.get("MODELBAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's ~/.modelbay or MODELBAY_* variables."""
+    for key in list(os.environ):
+        if key.startswith("MODELBAY_") and key != "MODELBAY_TEST_PG_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"modelbay_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg.connect(PG_URL, autocommit=True)
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        base = PG_URL.rsplit("/", 1)[0]
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh home, on SQLite and on PostgreSQL."""
+    home = tmp_path / "bay"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        return Settings(home=home, database_url=url, master_key=generate_master_key())
+    return Settings(home=home)
+
+
+@pytest.fixture
+def bay(settings: Settings) -> Iterator[Bay]:
+    with Bay(settings) as b:
+        yield b
+
+
+@pytest.fixture
+def sqlite_bay(tmp_path: Path) -> Iterator[Bay]:
+    with Bay(home=tmp_path / "bay") as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def cancer() -> pd.DataFrame:
+    return load_breast_cancer(as_frame=True).frame
+
+
+@pytest.fixture(scope="session")
+def iris() -> pd.DataFrame:
+    df = load_iris(as_frame=True).frame
+    df["species"] = df.pop("target").map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    return df
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> pd.DataFrame:
+    return load_diabetes(as_frame=True).frame
+
+
+@pytest.fixture(scope="session")
+def mixed() -> pd.DataFrame:
+    """A churn-like table with every column kind and missing values."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 240
+    age = rng.integers(18, 80, n).astype(float)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    tenure = rng.exponential(24, n)
+    active = rng.choice([True, False], n)
+    signup = pd.date_range("2022-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
+    notes = [
+        ("very happy with the service and support" if a else "slow support and billing trouble")
+        + f" ticket {i}"
+        for i, a in enumerate(active)
+    ]
+    score = 0.03 * age - 0.05 * tenure + (plan == "pro") * 1.5 + active * 1.0
+    churned = np.where(score + rng.normal(0, 0.5, n) > np.median(score), "yes", "no")
+    df = pd.DataFrame(
+        {
+            "age": age,
+            "plan": plan,
+            "tenure": tenure,
+            "active": active,
+            "signup": signup,
+            "notes": notes,
+            "churned": churned,
+        }
+    )
+    df.loc[::17, "age"] = np.nan
+    df.loc[::23, "plan"] = None
+    return df

@@ -1,0 +1,116 @@
+"""Real processes: the quickstart command, and crashes in the middle of train and register."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from modelbay import Bay
+
+BIN = Path(sys.executable).parent
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env["MODELBAY_HOME"] = str(home)
+    env["COLUMNS"] = "160"
+    return env
+
+
+@pytest.mark.slow
+def test_quickstart_command(tmp_path: Path) -> None:
+    home = tmp_path / "qs"
+    proc = subprocess.run(
+        [BIN / "modelbay", "quickstart"],
+        env=env_for(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "registered breast-cancer:1" in out and "aliases: champion" in out
+    for algorithm in ("logistic_regression", "random_forest", "gradient_boosting", "svm", "mlp"):
+        assert algorithm in out
+    assert "holdout (114 rows, scored once)" in out and "on 5 rows" in out
+    with Bay(home=home) as bay:
+        v = bay.models.get("breast-cancer@champion")
+        assert v.metrics["holdout"]["accuracy"] > 0.9
+        assert len(bay.runs.get(v.lineage["training_run"]).trials) == 25
+
+
+def test_a_crash_inside_register_leaves_the_registry_consistent(tmp_path: Path) -> None:
+    home = tmp_path / "crash"
+    script = textwrap.dedent(
+        """
+        import os
+        from sklearn.linear_model import LinearRegression
+        from modelbay import Bay
+        from modelbay.data.signature import ColumnSpec, OutputSpec, Signature
+
+        bay = Bay()
+        with bay.models.register("half") as draft:
+            draft.signature = Signature([ColumnSpec("x", "numeric", "float64", False)],
+                                        OutputSpec("regression", "y", "float64"))
+            draft.save_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]))
+            print(draft.artifact.digest, flush=True)
+            os._exit(9)  # the process dies: no cleanup, no commit
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env_for(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 9, proc.stderr
+    digest = proc.stdout.strip()
+    with Bay(home=home) as bay:
+        assert bay.models.list() == []
+        assert list(bay.store.digests()) == [digest]  # durable, but nothing points at it
+        assert bay.gc() == [digest]
+        assert list(bay.store.digests()) == []
+
+
+def test_a_killed_training_leaves_no_version_and_the_next_one_works(
+    tmp_path: Path, iris: pd.DataFrame
+) -> None:
+    home = tmp_path / "killed"
+    data = tmp_path / "iris.csv"
+    iris.to_csv(data, index=False)
+    proc = subprocess.Popen(
+        [BIN / "modelbay", "train", str(data), "--target", "species", "--trials", "100000"],
+        env=env_for(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if (home / "modelbay.db").exists():
+                with Bay(home=home) as bay:
+                    if bay.runs.list():
+                        break
+        time.sleep(2.0)  # well inside the search
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Bay(home=home) as bay:
+        assert bay.models.list() == []
+        [run] = bay.runs.list()
+        assert run.status == "running" and run.version_id is None
+        version = bay.train("iris", "species", trials=1, cv=2)
+        assert version.ref == "iris:1"
+        assert bay.load("iris").predict(iris.drop(columns="species").head(2)).shape == (2,)
