@@ -159,6 +159,9 @@ def test_predict_rows_that_do_not_fit_the_signature(run, iris_csv: Path, tmp_pat
     )
     res = run("predict", "iris", "--input", str(rows), code=5)
     assert "column 'petal length (cm)' expected float64, got 'abc' in row 0" in res.stderr
+    res = run("predict", "iris", "--input", str(iris_csv), "--format", "json")
+    assert "ignoring column(s) the model does not use: species" in res.stderr
+    assert len(json.loads(res.stdout)) == 150
 
 
 def test_keygen_prints_a_usable_key(run, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from modelbay import (
     IntegrityError,
     ModelbayError,
     NotFoundError,
+    SchemaError,
     UnsafeArtifactError,
     ValidationError,
 )
@@ -197,6 +198,16 @@ def test_untrusted_types_and_pickles_are_refused(bay: Bay) -> None:
         bay.load("sneaky")
     with pytest.raises(UnsafeArtifactError, match="pickle"):
         bay.load("pickled")
+
+
+def test_predictors_are_strict_unless_told(bay: Bay, iris: pd.DataFrame) -> None:
+    quick(bay, iris)
+    predictor = bay.load("iris")
+    with pytest.raises(SchemaError, match="unexpected column\\(s\\): species"):
+        predictor.predict(iris)
+    assert predictor.predict(iris, allow_extra=True).shape == (150,)
+    with pytest.raises(SchemaError, match="missing column\\(s\\): petal width"):
+        predictor.predict(iris.drop(columns=["species", "petal width (cm)"]))
 
 
 def test_gc_removes_only_orphans(bay: Bay, iris: pd.DataFrame) -> None:

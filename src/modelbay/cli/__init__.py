@@ -36,7 +36,11 @@ def build_cli() -> typer.Typer:
             typer.Option(help="modelbay home (default: $MODELBAY_HOME or ~/.modelbay)."),
         ] = None,
     ) -> None:
-        ctx.obj = {"home": home, "console": Console(highlight=False)}
+        ctx.obj = {
+            "home": home,
+            "console": Console(highlight=False),
+            "stderr": Console(highlight=False, stderr=True),
+        }
 
     app.add_typer(data_app, name="data")
     app.add_typer(models_app, name="models")

@@ -18,12 +18,13 @@ from modelbay.settings import Settings
 __all__ = ["console_for", "fmt", "metric_line", "open_bay", "print_json", "table"]
 
 
-def console_for(ctx: typer.Context) -> Console:
+def console_for(ctx: typer.Context, *, stderr: bool = False) -> Console:
     """The console of this invocation (made by the root command, so tests get their own)."""
+    key = "stderr" if stderr else "console"
     obj = ctx.find_root().obj
-    if not isinstance(obj, dict) or "console" not in obj:
-        return Console(highlight=False)
-    console: Console = obj["console"]
+    if not isinstance(obj, dict) or key not in obj:
+        return Console(highlight=False, stderr=stderr)
+    console: Console = obj[key]
     return console
 
 

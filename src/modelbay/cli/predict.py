@@ -22,16 +22,25 @@ def predict(
     proba: Annotated[bool, typer.Option(help="Add class probabilities (classifiers).")] = False,
     format: Annotated[str, typer.Option(help="table|csv|json when printing.")] = "table",
 ) -> None:
-    """Predict with a registered version, in this process."""
+    """Predict with a registered version, in this process. Columns the model does not use
+    (an id, the label) are ignored and named on stderr."""
     console = console_for(ctx)
     if format not in ("table", "csv", "json"):
         raise typer.BadParameter("format must be table, csv or json", param_hint="--format")
     with open_bay(ctx) as bay:
         predictor = bay.load(ref)
         rows = read_table(input)
-        out = pd.DataFrame({predictor.signature.output.name: predictor.predict(rows)})
+        ignored = [c for c in rows.columns if c not in set(predictor.signature.names)]
+        if ignored:
+            console_for(ctx, stderr=True).print(
+                f"ignoring column(s) the model does not use: {', '.join(ignored)}"
+            )
+        out = pd.DataFrame(
+            {predictor.signature.output.name: predictor.predict(rows, allow_extra=True)}
+        )
         if proba:
-            out = pd.concat([out, predictor.predict_proba(rows).add_prefix("p_")], axis=1)
+            probabilities = predictor.predict_proba(rows, allow_extra=True).add_prefix("p_")
+            out = pd.concat([out, probabilities], axis=1)
         if output is not None:
             out.to_csv(output, index=False)
             console.print(f"wrote {len(out)} predictions from {predictor.version.ref} to {output}")

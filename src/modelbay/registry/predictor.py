@@ -28,16 +28,17 @@ class Predictor:
     def __repr__(self) -> str:
         return f"Predictor({self.version.ref}, {self.version.algorithm})"
 
-    def validate(self, rows: Any) -> pd.DataFrame:
-        return self.signature.validate(rows)
+    def validate(self, rows: Any, *, allow_extra: bool = False) -> pd.DataFrame:
+        """Rows as the model takes them; ``allow_extra`` drops columns it does not know."""
+        return self.signature.validate(rows, allow_extra=allow_extra)
 
-    def predict(self, rows: Any) -> np.ndarray:
-        return np.asarray(self.model.predict(self.validate(rows)))
+    def predict(self, rows: Any, *, allow_extra: bool = False) -> np.ndarray:
+        return np.asarray(self.model.predict(self.validate(rows, allow_extra=allow_extra)))
 
-    def predict_proba(self, rows: Any) -> pd.DataFrame:
+    def predict_proba(self, rows: Any, *, allow_extra: bool = False) -> pd.DataFrame:
         if self.version.task != "classification" or not hasattr(self.model, "predict_proba"):
             raise ValidationError(
                 f"{self.version.ref} is a {self.version.task} model; only classifiers give probabilities"
             )
-        proba = self.model.predict_proba(self.validate(rows))
+        proba = self.model.predict_proba(self.validate(rows, allow_extra=allow_extra))
         return pd.DataFrame(proba, columns=[str(c) for c in self.model.classes_])
