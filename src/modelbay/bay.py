@@ -17,7 +17,7 @@ from modelbay.registry.keys import key_check_value, load_master_key
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.predictor import Predictor
 from modelbay.registry.records import Dataset, ModelVersion
-from modelbay.registry.refs import ModelRef
+from modelbay.registry.refs import ModelRef, check_name
 from modelbay.registry.runs import RunLog
 from modelbay.registry.store import ArtifactStore, LocalBlobStore, Sealer
 from modelbay.registry.tables import MetaRow
@@ -121,8 +121,7 @@ class Bay:
             features=tuple(features) if features is not None else None,
         )
         dataset = self._dataset(data)
-        model_name = name or dataset.name
-        ModelRef.parse(model_name)
+        model_name = check_name(name or dataset.name)
         parent_version = self.models.get(parent) if parent else None
         run_id = self.runs.start(
             dataset_id=dataset.id, model_name=model_name, config=spec.to_dict()

@@ -51,10 +51,16 @@ def metric_line(metrics: dict[str, Any]) -> str:
     return "  ".join(f"{k}={fmt(v)}" for k, v in metrics.items())
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+def table(
+    title: str | None, columns: list[str], rows: list[list[Any]], *, wrap_last_only: bool = False
+) -> Table:
+    """A table; ``wrap_last_only`` keeps every column but the last on one line."""
     t = Table(title=title, title_justify="left")
-    for c in columns:
-        t.add_column(c)
+    for i, c in enumerate(columns):
+        if wrap_last_only and i < len(columns) - 1:
+            t.add_column(c, no_wrap=True, min_width=len(c))
+        else:
+            t.add_column(c)
     for r in rows:
         t.add_row(*[fmt(v) for v in r])
     return t

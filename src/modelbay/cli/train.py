@@ -58,12 +58,13 @@ def trials_table(console: Console, bay: Bay, version: ModelVersion, limit: int =
                     t["number"],
                     t["algorithm"],
                     t["score"],
-                    t["duration_s"],
+                    f"{t['duration_s']:.2f}",
                     t["state"],
-                    ", ".join(f"{k}={fmt(v)}" for k, v in t["params"].items())[:60],
+                    " ".join(f"{k}={fmt(v)}" for k, v in t["params"].items()),
                 ]
                 for t in rows[:limit]
             ],
+            wrap_last_only=True,
         )
     )
 
