@@ -144,49 +144,33 @@ _SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": Robust
 def build_preprocessor(
     schema: TableSchema, features: list[str], config: Preprocessing, *, scale: str
 ) -> Pipeline:
-    """The feature pipeline for ``features``; ``scale`` is the resolved scaling choice."""
+    """The feature pipeline for ``features``; ``scale`` is the resolved scaling choice.
+
+    Steps that would do nothing are left out rather than written as ``"passthrough"``,
+    so the pipeline stays convertible to ONNX.
+    """
     by_kind: dict[str, list[str]] = {}
     for name in features:
         kind = schema[name].kind
         by_kind.setdefault("categorical" if kind == "boolean" else kind, []).append(name)
-    scaler = _SCALERS[scale]() if scale in _SCALERS else "passthrough"
     parts: list[tuple[str, Any, list[str]]] = []
     if by_kind.get("numeric"):
-        parts.append(
-            (
-                "numeric",
-                Pipeline([("impute", _numeric_imputer(config)), ("scale", scaler)]),
-                by_kind["numeric"],
-            )
-        )
+        numeric = _steps(("impute", _numeric_imputer(config)), ("scale", _scaler(scale)))
+        parts.append(("numeric", numeric, by_kind["numeric"]))
     if by_kind.get("datetime"):
-        parts.append(
-            (
-                "datetime",
-                Pipeline(
-                    [
-                        ("parts", DatetimeFeatures()),
-                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                        ("scale", _SCALERS[scale]() if scale in _SCALERS else "passthrough"),
-                    ]
-                ),
-                by_kind["datetime"],
-            )
+        dates = _steps(
+            ("parts", DatetimeFeatures()),
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", _scaler(scale)),
         )
+        parts.append(("datetime", dates, by_kind["datetime"]))
     if by_kind.get("categorical"):
-        parts.append(
-            (
-                "categorical",
-                Pipeline(
-                    [
-                        ("clean", CategoricalCleaner()),
-                        ("impute", _categorical_imputer(config)),
-                        ("encode", _encoder(config)),
-                    ]
-                ),
-                by_kind["categorical"],
-            )
+        categorical = _steps(
+            ("clean", CategoricalCleaner()),
+            ("impute", _categorical_imputer(config)),
+            ("encode", _encoder(config)),
         )
+        parts.append(("categorical", categorical, by_kind["categorical"]))
     if by_kind.get("text"):
         parts.append(("text", TextFeatures(max_features=config.text_max_features), by_kind["text"]))
     steps: list[tuple[str, Any]] = [
@@ -197,9 +181,19 @@ def build_preprocessor(
     return Pipeline(steps)
 
 
+def _steps(*steps: tuple[str, Any]) -> Any:
+    """A pipeline of the steps that do something; "passthrough" if none does."""
+    kept = [(name, step) for name, step in steps if step is not None]
+    return Pipeline(kept) if kept else "passthrough"
+
+
+def _scaler(scale: str) -> Any:
+    return _SCALERS[scale]() if scale in _SCALERS else None
+
+
 def _numeric_imputer(config: Preprocessing) -> Any:
     if config.impute_numeric == "drop":
-        return "passthrough"
+        return None
     if config.impute_numeric == "iterative":
         return IterativeImputer(max_iter=10, random_state=0)
     fill = 0.0 if config.fill_value is None else config.fill_value
@@ -208,7 +202,7 @@ def _numeric_imputer(config: Preprocessing) -> Any:
 
 def _categorical_imputer(config: Preprocessing) -> Any:
     if config.impute_categorical == "drop":
-        return "passthrough"
+        return None
     if config.impute_categorical == "constant":
         return SimpleImputer(
             strategy="constant", fill_value="__missing__", keep_empty_features=True
