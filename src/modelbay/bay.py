@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
@@ -11,10 +12,11 @@ import pandas as pd
 
 from modelbay.data.preprocess import Preprocessing
 from modelbay.errors import ConfigError, ModelbayError
+from modelbay.optimize.onnx import compile_sklearn
 from modelbay.registry.datasets import DatasetCatalog
 from modelbay.registry.db import Database
 from modelbay.registry.keys import key_check_value, load_master_key
-from modelbay.registry.models import ModelCatalog
+from modelbay.registry.models import Draft, ModelCatalog
 from modelbay.registry.predictor import Predictor
 from modelbay.registry.records import Dataset, ModelVersion
 from modelbay.registry.refs import ModelRef, check_name
@@ -197,8 +199,20 @@ class Bay:
             draft.description = description
             draft.aliases = aliases
             draft.save_model(result.model)
+            self._compile(draft, result)
         assert draft.version is not None
         return draft.version, {**result.timings, **draft.timings}
+
+    @staticmethod
+    def _compile(draft: Draft, result: TrainResult) -> None:
+        """Attach an ONNX graph that passed its parity check, or record why there is none."""
+        t0 = time.perf_counter()
+        assert result.sample is not None
+        compiled = compile_sklearn(result.model, result.signature, result.sample)
+        draft.timings["compile_s"] = time.perf_counter() - t0
+        if compiled.onnx is not None:
+            draft.add_artifact("onnx", compiled.onnx, "onnx", compiled.report)
+        draft.serving = compiled.report
 
     # -- serving in process ---------------------------------------------------------------
     def load(self, ref: str | ModelRef | ModelVersion) -> Predictor:

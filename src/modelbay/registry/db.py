@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelbay.errors import ConfigError, StorageError
 
-__all__ = ["Database"]
+__all__ = ["Database", "bump_generation"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 0x6D6F64656C626179 & 0x7FFFFFFFFFFFFFFF  # "modelbay"
@@ -100,6 +100,16 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def generation(self) -> int:
+        """The registry's change counter: servers poll it to notice alias and deployment moves."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(text("SELECT value FROM generation WHERE id = 1")).scalar_one())
+
+
+def bump_generation(session: Session) -> None:
+    """Count a change that servers must notice, in the caller's transaction."""
+    session.execute(text("UPDATE generation SET value = value + 1 WHERE id = 1"))
 
 
 def _translate(exc: SQLAlchemyError) -> Exception:

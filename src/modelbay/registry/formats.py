@@ -80,7 +80,23 @@ class SkopsFormat:
         return sio.loads(data, trusted=list(untrusted))
 
 
-FORMATS: dict[str, Format] = {"skops": SkopsFormat()}
+class OnnxFormat:
+    """ONNX graphs are data, not code: stored and handed back as bytes for ONNX Runtime."""
+
+    name = "onnx"
+
+    def dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, bytes | bytearray):
+            return bytes(obj)
+        return bytes(obj.SerializeToString())
+
+    def loads(self, data: bytes) -> Any:
+        if sniff_pickle(data):
+            raise UnsafeArtifactError("this is a pickle file, not an ONNX graph")
+        return data
+
+
+FORMATS: dict[str, Format] = {"skops": SkopsFormat(), "onnx": OnnxFormat()}
 
 
 def get_format(name: str) -> Format:

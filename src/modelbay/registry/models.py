@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from modelbay.data.signature import Signature
 from modelbay.errors import ConflictError, NotFoundError, ValidationError
-from modelbay.registry.db import Database
+from modelbay.registry.db import Database, bump_generation
 from modelbay.registry.formats import get_format
-from modelbay.registry.records import Model, ModelVersion
+from modelbay.registry.records import Artifact, Model, ModelVersion
 from modelbay.registry.refs import ModelRef, check_alias, check_name
 from modelbay.registry.store import ArtifactStore, PutResult
-from modelbay.registry.tables import AliasRow, ModelRow, VersionRow, utcnow
+from modelbay.registry.tables import AliasRow, ModelRow, VersionArtifactRow, VersionRow, utcnow
 
 __all__ = ["Draft", "ModelCatalog", "library_versions"]
 
@@ -56,6 +56,8 @@ class Draft:
     timings: dict[str, float] = field(default_factory=dict)
     artifact: PutResult | None = None
     artifact_format: str = ""
+    extras: dict[str, tuple[PutResult, str, dict[str, Any]]] = field(default_factory=dict)
+    serving: dict[str, Any] = field(default_factory=dict)
     version: ModelVersion | None = None  # set once the block exits and the row is committed
     _store: ArtifactStore | None = field(default=None, repr=False)
 
@@ -76,8 +78,33 @@ class Draft:
         self.timings.update(self.artifact.timings)
         return self.artifact
 
+    def add_artifact(
+        self, role: str, data: bytes, format: str, info: dict[str, Any] | None = None
+    ) -> PutResult:
+        """Store a further artifact of this version under ``role`` (e.g. ``onnx``)."""
+        assert self._store is not None
+        get_format(format)
+        if role == "model" or role in self.extras:
+            raise ValidationError(f"this version has a {role!r} artifact already")
+        put = self._store.put(data)
+        self.extras[role] = (put, format, dict(info or {}))
+        return put
 
-def _version_record(row: VersionRow, model: str, aliases: tuple[str, ...]) -> ModelVersion:
+    def written(self) -> list[PutResult]:
+        return [a for a in [self.artifact, *(e[0] for e in self.extras.values())] if a]
+
+
+def _version_record(
+    row: VersionRow,
+    model: str,
+    aliases: tuple[str, ...],
+    extras: list[VersionArtifactRow] | None = None,
+) -> ModelVersion:
+    artifacts = {
+        "model": Artifact("model", row.artifact_digest, row.artifact_format, row.artifact_size)
+    }
+    for a in extras or []:
+        artifacts[a.role] = Artifact(a.role, a.digest, a.format, a.size, dict(a.info))
     return ModelVersion(
         id=row.id,
         model=model,
@@ -96,6 +123,8 @@ def _version_record(row: VersionRow, model: str, aliases: tuple[str, ...]) -> Mo
         description=row.description,
         created_at=row.created_at,
         aliases=aliases,
+        artifacts=artifacts,
+        serving=dict(row.serving or {}),
     )
 
 
@@ -125,8 +154,9 @@ class ModelCatalog:
             draft.version = self._commit(draft)
             draft.timings["db_s"] = time.perf_counter() - t0
         except BaseException:
-            if draft.artifact is not None and draft.artifact.created:
-                self._discard(draft.artifact.digest)
+            for put in draft.written():
+                if put.created:
+                    self._discard(put.digest)
             raise
 
     def _commit(self, draft: Draft) -> ModelVersion:
@@ -154,16 +184,31 @@ class ModelCatalog:
                         lineage=lineage,
                         reference_stats=draft.reference_stats,
                         description=draft.description,
+                        serving=draft.serving,
                     )
                     s.add(row)
                     s.flush()
+                    for role, (put, fmt, info) in draft.extras.items():
+                        s.add(
+                            VersionArtifactRow(
+                                version_id=row.id,
+                                role=role,
+                                digest=put.digest,
+                                format=fmt,
+                                size=put.size,
+                                info=info,
+                            )
+                        )
+                    bump_generation(s)
                     aliases = list(dict.fromkeys(draft.aliases))
                     has_champion = s.get(AliasRow, (model.id, CHAMPION)) is not None
                     if not has_champion and CHAMPION not in aliases:
                         aliases.append(CHAMPION)  # a model's first version is its champion
                     for alias in aliases:
                         self._move_alias(s, model.id, alias, row.id)
-                    return _version_record(row, draft.name, tuple(sorted(aliases)))
+                    return _version_record(
+                        row, draft.name, tuple(sorted(aliases)), self._artifacts(s, row)
+                    )
             except ConflictError:
                 if attempt == 4:
                     raise
@@ -246,7 +291,7 @@ class ModelCatalog:
                     raise NotFoundError(f"model {r.name!r} has no versions yet")
             assert row is not None
             aliases = tuple(sorted(self._aliases_of(s, model.id).get(row.id, [])))
-            return _version_record(row, model.name, aliases)
+            return _version_record(row, model.name, aliases, self._artifacts(s, row))
 
     def versions(self, name: str) -> list[ModelVersion]:
         check_name(name)
@@ -258,7 +303,12 @@ class ModelCatalog:
                 .where(VersionRow.model_id == model.id)
                 .order_by(VersionRow.version)
             )
-            return [_version_record(r, name, tuple(sorted(aliases.get(r.id, [])))) for r in rows]
+            return [
+                _version_record(
+                    r, name, tuple(sorted(aliases.get(r.id, []))), self._artifacts(s, r)
+                )
+                for r in rows
+            ]
 
     # -- aliases --------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
@@ -282,9 +332,11 @@ class ModelCatalog:
             if row is None:
                 raise NotFoundError(f"model {name!r} has no alias {alias!r}")
             s.delete(row)
+            bump_generation(s)
 
     @staticmethod
     def _move_alias(s: Session, model_id: int, alias: str, version_id: int) -> None:
+        bump_generation(s)
         row = s.get(AliasRow, (model_id, alias))
         if row is None:
             s.add(AliasRow(model_id=model_id, name=alias, version_id=version_id))
@@ -294,13 +346,24 @@ class ModelCatalog:
         s.flush()
 
     # -- artifacts ------------------------------------------------------------------------
-    def load_object(self, version: ModelVersion) -> Any:
-        """Open, verify and deserialize a version's artifact."""
-        return get_format(version.artifact_format).loads(self._store.get(version.artifact_digest))
+    @staticmethod
+    def _artifacts(s: Session, row: VersionRow) -> list[VersionArtifactRow]:
+        return list(
+            s.scalars(select(VersionArtifactRow).where(VersionArtifactRow.version_id == row.id))
+        )
+
+    def load_object(self, version: ModelVersion, role: str = "model") -> Any:
+        """Open, verify and deserialize one of a version's artifacts (by default the model)."""
+        artifact = version.artifacts.get(role)
+        if artifact is None:
+            raise NotFoundError(f"{version.ref} has no {role!r} artifact")
+        return get_format(artifact.format).loads(self._store.get(artifact.digest))
 
     def referenced_digests(self) -> set[str]:
         with self._db.session() as s:
-            return set(s.scalars(select(VersionRow.artifact_digest)).all())
+            return set(s.scalars(select(VersionRow.artifact_digest)).all()) | set(
+                s.scalars(select(VersionArtifactRow.digest)).all()
+            )
 
     def list(self) -> list[Model]:
         with self._db.session() as s:

@@ -9,7 +9,7 @@ from typing import Any
 from modelbay.data.schema import TableSchema
 from modelbay.data.signature import Signature
 
-__all__ = ["Dataset", "Model", "ModelVersion", "TrainingRun"]
+__all__ = ["Artifact", "Dataset", "Deployment", "Model", "ModelVersion", "TrainingRun"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    role: str  # model | onnx | ...
+    digest: str
+    format: str
+    size: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelVersion:
     id: int
     model: str
@@ -59,6 +68,8 @@ class ModelVersion:
     description: str = ""
     created_at: datetime | None = None
     aliases: tuple[str, ...] = ()
+    artifacts: dict[str, Artifact] = field(default_factory=dict, repr=False)
+    serving: dict[str, Any] = field(default_factory=dict)  # runtime chosen and why
 
     @property
     def ref(self) -> str:
@@ -78,3 +89,17 @@ class TrainingRun:
     version_id: int | None
     started_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A named endpoint over a model reference, with its batching settings."""
+
+    name: str
+    model: str  # a reference: churn, churn@champion, churn:3
+    max_batch: int = 64
+    max_wait_ms: float = 2.0
+    config: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    explicit: bool = True  # False for the implicit one every model has under its own name

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -25,9 +27,12 @@ __all__ = [
     "AliasRow",
     "Base",
     "DatasetRow",
+    "DeploymentRow",
+    "GenerationRow",
     "MetaRow",
     "ModelRow",
     "TrainingRunRow",
+    "VersionArtifactRow",
     "VersionRow",
     "utcnow",
 ]
@@ -107,9 +112,44 @@ class VersionRow(Base):
     reference_stats: Mapped[dict[str, Any]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    serving: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+
+
+class VersionArtifactRow(Base):
+    """A further artifact of a version, by role (``onnx``: the compiled graph)."""
+
+    __tablename__ = "version_artifacts"
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    info: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    max_batch: Mapped[int] = mapped_column(Integer)
+    max_wait_ms: Mapped[float] = mapped_column(Float)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GenerationRow(Base):
+    """One counter, bumped by every change a server must notice; servers poll it."""
+
+    __tablename__ = "generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 @event.listens_for(VersionRow, "before_update")
+@event.listens_for(VersionArtifactRow, "before_update")
 def _refuse_version_update(*_: Any) -> None:
     raise ConflictError("model versions are immutable: register a new version instead")
 

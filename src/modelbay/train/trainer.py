@@ -26,6 +26,7 @@ from modelbay.train.tasks import TASKS, check_target, infer_task
 __all__ = ["Progress", "TrainResult", "TrainSpec", "train_model"]
 
 MIN_ROWS = 10
+SAMPLE_ROWS = 500
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class TrainResult:
     rows_test: int
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    sample: pd.DataFrame | None = None  # held-out rows (up to 500) for parity checks
 
 
 def train_model(
@@ -201,6 +203,7 @@ def train_model(
         rows_test=len(X_test),
         timings=timings,
         warnings=fit_warnings,
+        sample=(X_test if len(X_test) else X_train).head(SAMPLE_ROWS).reset_index(drop=True),
     )
 
 

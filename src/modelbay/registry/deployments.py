@@ -1,0 +1,101 @@
+"""Deployments: named endpoints over model references, with batching settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from modelbay.errors import NotFoundError, ValidationError
+from modelbay.registry.db import Database, bump_generation
+from modelbay.registry.records import Deployment
+from modelbay.registry.refs import ModelRef, check_name
+from modelbay.registry.tables import DeploymentRow, utcnow
+
+__all__ = ["MAX_BATCH_LIMIT", "DeploymentCatalog"]
+
+MAX_BATCH_LIMIT = 100_000
+
+
+def _record(row: DeploymentRow) -> Deployment:
+    return Deployment(
+        name=row.name,
+        model=row.model,
+        max_batch=row.max_batch,
+        max_wait_ms=row.max_wait_ms,
+        config=dict(row.config or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def check_batching(max_batch: int, max_wait_ms: float) -> None:
+    if not 1 <= int(max_batch) <= MAX_BATCH_LIMIT:
+        raise ValidationError(f"max_batch must be between 1 and {MAX_BATCH_LIMIT} rows")
+    if not 0 <= float(max_wait_ms) <= 10_000:
+        raise ValidationError("max_wait_ms must be between 0 and 10000 milliseconds")
+
+
+class DeploymentCatalog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def put(
+        self,
+        name: str,
+        model: str,
+        *,
+        max_batch: int = 64,
+        max_wait_ms: float = 2.0,
+        config: dict[str, Any] | None = None,
+    ) -> Deployment:
+        """Create or edit a deployment; running servers pick the change up without a restart."""
+        check_name(name, "deployment name")
+        ModelRef.parse(model)
+        check_batching(max_batch, max_wait_ms)
+        with self._db.session() as s:
+            row = s.get(DeploymentRow, name)
+            if row is None:
+                row = DeploymentRow(
+                    name=name,
+                    model=model,
+                    max_batch=int(max_batch),
+                    max_wait_ms=float(max_wait_ms),
+                    config=dict(config or {}),
+                )
+                s.add(row)
+            else:
+                row.model = model
+                row.max_batch = int(max_batch)
+                row.max_wait_ms = float(max_wait_ms)
+                row.config = dict(config or {})
+                row.updated_at = utcnow()
+            bump_generation(s)
+            s.flush()
+            return _record(row)
+
+    def get(self, name: str) -> Deployment:
+        with self._db.session() as s:
+            row = s.get(DeploymentRow, name)
+            if row is None:
+                raise NotFoundError(f"deployment {name!r} does not exist")
+            return _record(row)
+
+    def find(self, name: str) -> Deployment | None:
+        with self._db.session() as s:
+            row = s.get(DeploymentRow, name)
+            return _record(row) if row else None
+
+    def delete(self, name: str) -> None:
+        with self._db.session() as s:
+            row = s.get(DeploymentRow, name)
+            if row is None:
+                raise NotFoundError(f"deployment {name!r} does not exist")
+            s.delete(row)
+            bump_generation(s)
+
+    def list(self) -> list[Deployment]:
+        with self._db.session() as s:
+            return [
+                _record(r) for r in s.scalars(select(DeploymentRow).order_by(DeploymentRow.name))
+            ]
