@@ -2,9 +2,25 @@ import modelbay
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    public = {n for n in dir(modelbay) if not n.startswith("_")}
-    modules = {"bay", "data", "errors", "registry", "settings", "train", "cli"}
-    assert set(modelbay.__all__) == public - modules
+    import types
+
+    public = {
+        n
+        for n in dir(modelbay)
+        if not n.startswith("_") and not isinstance(getattr(modelbay, n), types.ModuleType)
+    }
+    assert public <= set(modelbay.__all__)
+    for name in modelbay.__all__:
+        assert getattr(modelbay, name) is not None
+
+
+def test_importing_modelbay_loads_no_training_code() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, modelbay, modelbay.registry; print(any(m.startswith('modelbay.train') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_every_exported_error_derives_from_the_root() -> None:

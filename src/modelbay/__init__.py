@@ -20,11 +20,11 @@ from modelbay.errors import (
     UnsafeArtifactError,
     ValidationError,
 )
+from modelbay.registry.home import Registry
 from modelbay.registry.predictor import Predictor
 from modelbay.registry.records import Dataset, Model, ModelVersion, TrainingRun
 from modelbay.registry.refs import ModelRef
 from modelbay.settings import Settings
-from modelbay.train.trainer import Progress
 
 __version__ = "0.1.0"
 
@@ -44,6 +44,7 @@ __all__ = [
     "Predictor",
     "Preprocessing",
     "Progress",
+    "Registry",
     "SchemaError",
     "Settings",
     "StorageError",
@@ -52,3 +53,12 @@ __all__ = [
     "UnsafeArtifactError",
     "ValidationError",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Progress lives with the training code, which a serving process never imports.
+    if name == "Progress":
+        from modelbay.train.trainer import Progress
+
+        return Progress
+    raise AttributeError(f"module 'modelbay' has no attribute {name!r}")

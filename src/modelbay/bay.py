@@ -6,70 +6,34 @@ import time
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from modelbay.data.preprocess import Preprocessing
-from modelbay.errors import ConfigError, ModelbayError
-from modelbay.optimize.onnx import compile_sklearn
-from modelbay.registry.datasets import DatasetCatalog
-from modelbay.registry.db import Database
-from modelbay.registry.keys import key_check_value, load_master_key
-from modelbay.registry.models import Draft, ModelCatalog
+from modelbay.errors import ModelbayError
+from modelbay.registry.home import Registry
+from modelbay.registry.models import Draft
 from modelbay.registry.predictor import Predictor
 from modelbay.registry.records import Dataset, ModelVersion
 from modelbay.registry.refs import ModelRef, check_name
-from modelbay.registry.runs import RunLog
-from modelbay.registry.store import ArtifactStore, LocalBlobStore, Sealer
-from modelbay.registry.tables import MetaRow
-from modelbay.settings import Settings
-from modelbay.train.trainer import Progress, TrainResult, TrainSpec, train_model
+
+if TYPE_CHECKING:  # training code loads only when something trains, never in a server
+    from modelbay.train.trainer import Progress, TrainResult, TrainSpec
 
 __all__ = ["Bay"]
 
 DataArg = Dataset | pd.DataFrame | str | Path | int
 
 
-class Bay:
-    """A modelbay home: its registry database, its artifact store and its master key.
+class Bay(Registry):
+    """A modelbay home with training: the core API behind every face.
 
     >>> bay = Bay(home="/tmp/bay")            # or Bay(Settings(...)), or Bay() for ~/.modelbay
     >>> ds = bay.datasets.add("churn.csv")
     >>> version = bay.train(ds, target="churned")
     >>> bay.load("churn-model@champion").predict(rows)
     """
-
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
-        self.settings = settings if settings is not None else Settings(**overrides)
-        key = load_master_key(self.settings)
-        self.db = Database(self.settings.database_url)
-        self._check_master_key(key)
-        self.store = ArtifactStore(LocalBlobStore(self.settings.artifacts_dir), Sealer(key))
-        self.datasets = DatasetCatalog(self.db, self.store)
-        self.models = ModelCatalog(self.db, self.store)
-        self.runs = RunLog(self.db)
-
-    def __enter__(self) -> Bay:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.db.dispose()
-
-    def _check_master_key(self, key: bytes) -> None:
-        check = key_check_value(key)
-        with self.db.session() as s:
-            row = s.get(MetaRow, "master_key_check")
-            if row is None:
-                s.add(MetaRow(key="master_key_check", value=check))
-            elif row.value != check:
-                raise ConfigError(
-                    "the master key does not match the one this registry was created with: "
-                    "set MODELBAY_MASTER_KEY (or the key file under MODELBAY_HOME) to the original key"
-                )
 
     # -- training -----------------------------------------------------------------------
     def _dataset(self, data: DataArg) -> Dataset:
@@ -82,6 +46,9 @@ class Bay:
         ):
             return self.datasets.add(data)
         return self.datasets.get(data)
+
+    def __enter__(self) -> Bay:
+        return self
 
     def train(
         self,
@@ -109,6 +76,8 @@ class Bay:
         A model's first version also becomes its ``champion``; later versions move
         only the aliases named in ``aliases``.
         """
+        from modelbay.train.trainer import TrainSpec, train_model
+
         spec = TrainSpec(
             target=target,
             task=task,
@@ -206,6 +175,8 @@ class Bay:
     @staticmethod
     def _compile(draft: Draft, result: TrainResult) -> None:
         """Attach an ONNX graph that passed its parity check, or record why there is none."""
+        from modelbay.optimize.onnx import compile_sklearn
+
         t0 = time.perf_counter()
         assert result.sample is not None
         compiled = compile_sklearn(result.model, result.signature, result.sample)
@@ -219,17 +190,6 @@ class Bay:
         """Load a version (``name``, ``name@alias``, ``name:N``) as a checked predictor."""
         version = ref if isinstance(ref, ModelVersion) else self.models.get(ref)
         return Predictor(version, self.models.load_object(version))
-
-    # -- housekeeping ---------------------------------------------------------------------
-    def gc(self) -> list[str]:
-        """Delete artifacts that no dataset or version refers to (left by a crash); run it
-        when no registration is in flight. Returns the digests removed."""
-        used = self.models.referenced_digests()
-        used |= {d.artifact_digest for d in self.datasets.list()}
-        removed = [d for d in self.store.digests() if d not in used]
-        for digest in removed:
-            self.store.delete(digest)
-        return removed
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,153 @@
+"""Adaptive batching: concurrent requests for one deployment share one model call.
+
+The first waiting request opens a batch; others join until ``max_batch`` rows are
+in it or ``max_wait_ms`` has passed since it opened, whichever comes first. The
+model runs in a worker thread while the next batch fills. Results are split back
+in order. If a merged call fails, each request is retried alone so that one bad
+request cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from modelbay.serve.runtimes import Outputs
+
+__all__ = ["BatchInfo", "Batcher"]
+
+ModelCall = Callable[[pd.DataFrame, bool], Outputs]
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    rows: int  # rows in the model call this request was part of
+    requests: int  # requests merged into it
+    queue_s: float  # time this request waited before the call
+    model_s: float  # duration of the call
+
+
+@dataclass
+class _Item:
+    rows: pd.DataFrame
+    proba: bool
+    future: asyncio.Future[tuple[Outputs, BatchInfo]]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    def __init__(
+        self,
+        call: ModelCall,
+        *,
+        max_batch: int,
+        max_wait_ms: float,
+        executor: Executor | None = None,
+    ) -> None:
+        self.call = call
+        self.max_batch = max(1, int(max_batch))
+        self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
+        self.executor = executor
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._pending_rows = 0
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> Batcher:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def submit(self, rows: pd.DataFrame, *, proba: bool = False) -> tuple[Outputs, BatchInfo]:
+        loop = asyncio.get_running_loop()
+        item = _Item(rows, proba, loop.create_future())
+        if self._closing or self._task is None or self._task.done():
+            await self._execute([item])  # a drained batcher still answers stragglers
+        else:
+            self._queue.put_nowait(item)
+            self._pending_rows += len(rows)
+            if self._pending_rows >= self.max_batch:
+                self._full.set()
+        return await item.future
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        self._closing = True
+        self._full.set()
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            rows = len(first.rows)
+            deadline = first.enqueued + self.max_wait
+            while rows < self.max_batch:
+                rows += self._drain(batch, rows)
+                remaining = deadline - time.perf_counter()
+                if rows >= self.max_batch or remaining <= 0 or self._closing:
+                    break
+                self._full.clear()
+                try:
+                    await asyncio.wait_for(self._full.wait(), remaining)
+                except TimeoutError:
+                    rows += self._drain(batch, rows)
+                    break
+            self._pending_rows -= rows
+            try:
+                await self._execute(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _drain(self, batch: list[_Item], rows: int) -> int:
+        added = 0
+        while rows + added < self.max_batch and not self._queue.empty():
+            nxt = self._queue.get_nowait()
+            batch.append(nxt)
+            added += len(nxt.rows)
+        return added
+
+    async def _execute(self, batch: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        proba = any(i.proba for i in batch)
+        frame = (
+            batch[0].rows
+            if len(batch) == 1
+            else pd.concat([i.rows for i in batch], ignore_index=True)
+        )
+        started = time.perf_counter()
+        try:
+            outputs = await loop.run_in_executor(self.executor, self.call, frame, proba)
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch[0], exc)
+                return
+            for item in batch:  # isolate the request that broke the merged call
+                await self._execute([item])
+            return
+        model_s = time.perf_counter() - started
+        offset = 0
+        for item in batch:
+            n = len(item.rows)
+            info = BatchInfo(len(frame), len(batch), started - item.enqueued, model_s)
+            if not item.future.done():
+                item.future.set_result((outputs.slice(offset, offset + n), info))
+            offset += n
+
+
+def _fail(item: _Item, exc: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)

@@ -1,0 +1,332 @@
+"""Open Inference Protocol v2 tensors: JSON and the binary data extension, both ways.
+
+A tabular model takes either one tensor per column (named as the signature's
+columns, shape ``[n]`` or ``[n, 1]``), or a single numeric tensor of shape
+``[n, d]`` whose columns are the signature's, in order (what KServe's and
+Triton's scikit-learn clients send). Outputs are ``predict`` (labels, values or
+cluster ids) and, when asked, ``predict_proba`` (``[n, classes]``), the names
+MLServer's scikit-learn runtime uses.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from modelbay.data.signature import Signature
+from modelbay.errors import SchemaError
+from modelbay.serve.runtimes import Outputs
+
+__all__ = [
+    "DATATYPES",
+    "InferRequest",
+    "Tensor",
+    "decode_request",
+    "encode_response",
+    "frame_from_tensors",
+    "output_tensors",
+]
+
+HEADER_LENGTH = "inference-header-content-length"
+
+DATATYPES: dict[str, np.dtype[Any] | None] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "BYTES": None,
+}
+MAX_ELEMENTS = 50_000_000
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: list[int]
+    datatype: str
+    data: np.ndarray
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferRequest:
+    id: str | None
+    inputs: list[Tensor]
+    outputs: list[str]  # requested output names; empty means the default
+    parameters: dict[str, Any] = field(default_factory=dict)
+    binary_outputs: set[str] = field(default_factory=set)
+    all_binary: bool = False
+
+
+def _bad(msg: str) -> SchemaError:
+    return SchemaError(msg)
+
+
+def decode_request(body: bytes, header_length: int | None = None) -> InferRequest:
+    """Parse a v2 inference request body (JSON, or JSON header + binary tensor data)."""
+    if header_length is not None:
+        if not 0 < header_length <= len(body):
+            raise _bad(
+                f"Inference-Header-Content-Length {header_length} does not fit a body of "
+                f"{len(body)} bytes"
+            )
+        head, binary = body[:header_length], memoryview(body)[header_length:]
+    else:
+        head, binary = body, memoryview(b"")
+    try:
+        doc = orjson.loads(head)
+    except orjson.JSONDecodeError as exc:
+        raise _bad(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise _bad("the request body must be a JSON object with an 'inputs' list")
+    raw_inputs = doc.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise _bad("'inputs' must be a non-empty list of tensors")
+    offset = 0
+    inputs = []
+    for i, raw in enumerate(raw_inputs):
+        tensor, used = _tensor(raw, i, binary[offset:])
+        offset += used
+        inputs.append(tensor)
+    if offset != len(binary):
+        raise _bad(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
+    params = doc.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise _bad("'parameters' must be an object")
+    outputs, binary_outputs = [], set()
+    for j, out in enumerate(doc.get("outputs") or []):
+        if not isinstance(out, dict) or not isinstance(out.get("name"), str):
+            raise _bad(f"outputs[{j}] must be an object with a 'name'")
+        outputs.append(out["name"])
+        if (out.get("parameters") or {}).get("binary_data"):
+            binary_outputs.add(out["name"])
+    rid = doc.get("id")
+    return InferRequest(
+        id=str(rid) if rid is not None else None,
+        inputs=inputs,
+        outputs=outputs,
+        parameters=params,
+        binary_outputs=binary_outputs,
+        all_binary=bool(params.get("binary_data_output")),
+    )
+
+
+def _tensor(raw: Any, i: int, binary: memoryview) -> tuple[Tensor, int]:
+    if not isinstance(raw, dict):
+        raise _bad(f"inputs[{i}] must be an object with name, shape, datatype and data")
+    name, shape, datatype = raw.get("name"), raw.get("shape"), raw.get("datatype")
+    where = f"input {name!r}" if isinstance(name, str) else f"inputs[{i}]"
+    if not isinstance(name, str) or not name:
+        raise _bad(f"inputs[{i}] needs a 'name'")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise _bad(f"{where}: 'shape' must be a list of non-negative integers")
+    if datatype not in DATATYPES:
+        raise _bad(f"{where}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise _bad(f"{where}: {count} elements is more than the limit of {MAX_ELEMENTS}")
+    params = raw.get("parameters") or {}
+    size = params.get("binary_data_size") if isinstance(params, dict) else None
+    if size is not None:
+        if not isinstance(size, int) or size < 0 or size > len(binary):
+            raise _bad(f"{where}: binary_data_size {size!r} does not fit the binary data sent")
+        data = _from_binary(bytes(binary[:size]), datatype, count, where)
+        return Tensor(name, shape, datatype, data, params), size
+    if "data" not in raw:
+        raise _bad(f"{where}: 'data' is missing (or send it as binary with binary_data_size)")
+    return Tensor(name, shape, datatype, _from_json(raw["data"], datatype, count, where), params), 0
+
+
+def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
+    flat = _flatten(data)
+    if len(flat) != count:
+        raise _bad(f"{where}: shape says {count} elements, data has {len(flat)}")
+    if datatype == "BYTES":
+        return np.asarray(
+            [v if isinstance(v, str) else _text(v, where) for v in flat], dtype=object
+        )
+    dtype = DATATYPES[datatype]
+    assert dtype is not None
+    try:
+        if datatype == "BOOL":
+            if not all(isinstance(v, bool) for v in flat):
+                raise TypeError("booleans expected")
+            return np.asarray(flat, dtype=np.bool_)
+        arr = np.asarray(
+            [np.nan if v is None else v for v in flat],
+            dtype=np.float64 if dtype.kind == "f" else dtype,
+        )
+    except (TypeError, ValueError, OverflowError):
+        bad = next(
+            (v for v in flat if not isinstance(v, int | float) or isinstance(v, bool)),
+            flat[0] if flat else None,
+        )
+        raise _bad(f"{where}: {bad!r} is not a valid {datatype} value") from None
+    return arr
+
+
+def _text(value: Any, where: str) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _bad(f"{where}: BYTES data must be strings, got {value!r}")
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    if not data or not isinstance(data[0], list):
+        return data
+    out: list[Any] = []
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            out.append(item)
+    return out
+
+
+def _from_binary(raw: bytes, datatype: str, count: int, where: str) -> np.ndarray:
+    if datatype == "BYTES":
+        items, pos = [], 0
+        while pos < len(raw):
+            if pos + 4 > len(raw):
+                raise _bad(f"{where}: truncated BYTES element length")
+            (n,) = struct.unpack_from("<I", raw, pos)
+            pos += 4
+            if pos + n > len(raw):
+                raise _bad(f"{where}: truncated BYTES element")
+            items.append(raw[pos : pos + n].decode("utf-8", errors="replace"))
+            pos += n
+        if len(items) != count:
+            raise _bad(f"{where}: shape says {count} elements, binary data has {len(items)}")
+        return np.asarray(items, dtype=object)
+    dtype = DATATYPES[datatype]
+    assert dtype is not None
+    if len(raw) != count * dtype.itemsize:
+        raise _bad(
+            f"{where}: {count} {datatype} elements need {count * dtype.itemsize} bytes, "
+            f"got {len(raw)}"
+        )
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def _is_matrix(inputs: list[Tensor], names: list[str]) -> bool:
+    """One [n, d] tensor holding every column, in the signature's order."""
+    if len(inputs) != 1 or len(inputs[0].shape) != 2 or inputs[0].shape[1] != len(names):
+        return False
+    return len(names) > 1 or inputs[0].name not in names
+
+
+def frame_from_tensors(inputs: list[Tensor], signature: Signature) -> pd.DataFrame:
+    """The rows the tensors carry, validated against the signature."""
+    names = signature.names
+    if _is_matrix(inputs, names):
+        t = inputs[0]
+        arr = t.data.reshape(t.shape)
+        return signature.validate(pd.DataFrame(arr, columns=names, copy=False))
+    columns: dict[str, np.ndarray] = {}
+    rows = None
+    for t in inputs:
+        if t.name in columns:
+            raise _bad(f"input {t.name!r} is given twice")
+        if len(t.shape) not in (1, 2) or (len(t.shape) == 2 and t.shape[1] != 1):
+            raise _bad(
+                f"input {t.name!r} has shape {t.shape}; a column takes [n] or [n, 1] "
+                f"(or send one [n, {len(names)}] tensor with every column)"
+            )
+        if rows is not None and t.shape[0] != rows:
+            raise _bad(f"input {t.name!r} has {t.shape[0]} rows, others have {rows}")
+        rows = t.shape[0]
+        columns[t.name] = t.data.reshape(-1)
+    return signature.validate(pd.DataFrame(columns, copy=False))
+
+
+def _datatype(arr: np.ndarray) -> str:
+    if arr.dtype == object or arr.dtype.kind in "US":
+        return "BYTES"
+    if arr.dtype.kind == "b":
+        return "BOOL"
+    if arr.dtype.kind in "iu":
+        return "INT64"
+    return "FP64"
+
+
+def output_tensors(outputs: Outputs, requested: list[str], want_proba: bool) -> list[Tensor]:
+    names = requested or (["predict", "predict_proba"] if want_proba else ["predict"])
+    tensors = []
+    for name in names:
+        if name == "predict":
+            arr = outputs.predict
+            if arr.dtype.kind in "iu":
+                arr = arr.astype(np.int64)
+            elif arr.dtype.kind == "f":
+                arr = arr.astype(np.float64)
+            elif arr.dtype.kind in "US":
+                arr = arr.astype(object)
+            tensors.append(Tensor("predict", [len(arr)], _datatype(arr), arr))
+        elif name == "predict_proba":
+            if outputs.proba is None:
+                raise _bad("predict_proba is only available from classifiers")
+            tensors.append(
+                Tensor("predict_proba", list(outputs.proba.shape), "FP64", outputs.proba)
+            )
+        else:
+            raise _bad(f"unknown output {name!r}; outputs are: predict, predict_proba")
+    return tensors
+
+
+def _json_data(arr: np.ndarray) -> list[Any]:
+    if arr.dtype == object:
+        return [
+            v if isinstance(v, str | int | float | bool) or v is None else str(v)
+            for v in arr.ravel()
+        ]
+    return arr.ravel().tolist()
+
+
+def _binary(t: Tensor) -> bytes:
+    if t.datatype == "BYTES":
+        parts = []
+        for v in t.data.ravel():
+            b = str(v).encode()
+            parts.append(struct.pack("<I", len(b)) + b)
+        return b"".join(parts)
+    dtype = DATATYPES[t.datatype]
+    assert dtype is not None
+    return np.ascontiguousarray(t.data, dtype=dtype).tobytes()
+
+
+def encode_response(
+    doc: dict[str, Any], tensors: list[Tensor], binary: set[str], all_binary: bool
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header length when binary data follows it."""
+    outs, chunks = [], []
+    for t in tensors:
+        entry: dict[str, Any] = {"name": t.name, "shape": t.shape, "datatype": t.datatype}
+        if all_binary or t.name in binary:
+            raw = _binary(t)
+            chunks.append(raw)
+            entry["parameters"] = {"binary_data_size": len(raw)}
+        else:
+            entry["data"] = _json_data(t.data)
+        outs.append(entry)
+    head = orjson.dumps({**doc, "outputs": outs}, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return head, None
+    return head + b"".join(chunks), len(head)

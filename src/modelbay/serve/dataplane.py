@@ -1,0 +1,150 @@
+"""The data plane: protocol-free inference calls that the REST and gRPC faces share."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pandas as pd
+
+from modelbay.errors import SchemaError
+from modelbay.serve.batcher import BatchInfo
+from modelbay.serve.codec import InferRequest, Tensor, frame_from_tensors, output_tensors
+from modelbay.serve.manager import DeploymentManager, Served
+from modelbay.serve.runtimes import Outputs
+
+__all__ = ["DataPlane", "Prediction"]
+
+_KIND_DATATYPE = {"numeric": "FP64", "boolean": "BOOL"}
+PARALLEL_DECODE_ROWS = 2_000
+
+
+@dataclass
+class Prediction:
+    served: Served
+    outputs: Outputs
+    batch: BatchInfo
+
+
+def _version() -> str:
+    try:
+        return metadata.version("modelbay")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+class DataPlane:
+    def __init__(self, manager: DeploymentManager) -> None:
+        self.manager = manager
+
+    # -- health and metadata -------------------------------------------------------------
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "modelbay", "version": _version(), "extensions": ["binary_tensor_data"]}
+
+    async def ready(self) -> bool:
+        try:
+            await asyncio.to_thread(self.manager.db.generation)
+        except Exception:
+            return False
+        return True
+
+    async def model_ready(self, name: str, version: int | None = None) -> bool:
+        served = await self.manager.get(name, version)
+        return served.runtime.loaded
+
+    async def model_metadata(self, name: str, version: int | None = None) -> dict[str, Any]:
+        served = await self.manager.get(name, version)
+        v = served.version
+        out = v.signature.output
+        outputs: list[dict[str, Any]] = [
+            {"name": "predict", "datatype": _label_datatype(out.task, out.classes), "shape": [-1]}
+        ]
+        if out.task == "classification":
+            outputs.append(
+                {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(out.classes or [])]}
+            )
+        versions = [
+            str(x.version) for x in await asyncio.to_thread(self.manager.models.versions, v.model)
+        ]
+        return {
+            "name": name,
+            "versions": versions,
+            "platform": "onnxruntime_onnx" if served.runtime.name == "onnx" else "sklearn",
+            "inputs": [
+                {"name": c.name, "datatype": _KIND_DATATYPE.get(c.kind, "BYTES"), "shape": [-1]}
+                for c in v.signature.inputs
+            ],
+            "outputs": outputs,
+            "parameters": {
+                "model": v.ref,
+                "served_version": str(v.version),
+                "runtime": served.runtime.name,
+                "task": v.task,
+                "target": out.name,
+                "classes": ",".join(str(c) for c in out.classes or []),
+                "max_batch": served.deployment.max_batch,
+                "max_wait_ms": served.deployment.max_wait_ms,
+            },
+        }
+
+    # -- inference -----------------------------------------------------------------------
+    async def predict_frame(
+        self, name: str, rows: Any, *, version: int | None = None, proba: bool = False
+    ) -> Prediction:
+        """Validate rows (DataFrame, records, or tensors) and predict through the batcher."""
+        served = await self.manager.get(name, version)
+        if proba and served.version.task != "classification":
+            raise SchemaError(
+                f"{served.version.ref} is a {served.version.task} model; "
+                "probabilities come only from classifiers"
+            )
+        signature = served.version.signature
+        tensors = isinstance(rows, list) and bool(rows) and isinstance(rows[0], Tensor)
+
+        def decode() -> pd.DataFrame:
+            return frame_from_tensors(rows, signature) if tensors else signature.validate(rows)
+
+        size = rows[0].shape[0] if tensors and rows[0].shape else _length(rows)
+        # large bodies are checked off the event loop, small ones inline (cheaper than a hop)
+        frame = await asyncio.to_thread(decode) if size > PARALLEL_DECODE_ROWS else decode()
+        outputs, info = await served.batcher.submit(frame, proba=proba)
+        return Prediction(served, outputs, info)
+
+    async def infer(
+        self, name: str, request: InferRequest, version: int | None = None
+    ) -> tuple[dict[str, Any], list[Tensor]]:
+        proba = "predict_proba" in request.outputs or bool(request.parameters.get("probabilities"))
+        result = await self.predict_frame(name, request.inputs, version=version, proba=proba)
+        tensors = output_tensors(result.outputs, request.outputs, proba)
+        doc = {
+            "model_name": name,
+            "model_version": str(result.served.version.version),
+            "id": request.id or uuid.uuid4().hex,
+            "parameters": {
+                "batch_size": result.batch.rows,
+                "batch_requests": result.batch.requests,
+                "runtime": result.served.runtime.name,
+            },
+        }
+        return doc, tensors
+
+
+def _length(rows: Any) -> int:
+    if isinstance(rows, pd.DataFrame):
+        return len(rows)
+    return len(rows) if isinstance(rows, list) else 1
+
+
+def _label_datatype(task: str, classes: list[Any] | None) -> str:
+    if task == "regression":
+        return "FP64"
+    if task == "clustering":
+        return "INT64"
+    if classes and all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if classes and all(isinstance(c, int) for c in classes):
+        return "INT64"
+    return "BYTES"

@@ -1,0 +1,209 @@
+"""Deployments in a running server: resolved lazily, kept in an LRU, swapped live.
+
+A name is an explicit deployment (``modelbay deploy``) or, failing that, a model,
+served at its ``champion`` (else latest) version with default batching. A poll of
+the registry's change counter notices alias moves and deployment edits; the new
+version is loaded and warmed up beside the old one, swapped in with one
+assignment, and the old one drains its queue before it is unloaded. No request
+fails for a swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pandas as pd
+
+from modelbay.errors import ModelbayError, NotFoundError
+from modelbay.registry.db import Database
+from modelbay.registry.deployments import DeploymentCatalog
+from modelbay.registry.models import ModelCatalog
+from modelbay.registry.records import Deployment, ModelVersion
+from modelbay.registry.refs import check_name
+from modelbay.serve.batcher import Batcher
+from modelbay.serve.runtimes import Outputs, Runtime, runtime_for
+
+__all__ = ["DeploymentManager", "Served"]
+
+log = logging.getLogger("modelbay.serve")
+
+
+@dataclass
+class Served:
+    """One loaded endpoint: what it serves, the runtime, and its batcher."""
+
+    name: str
+    deployment: Deployment
+    version: ModelVersion
+    runtime: Runtime
+    batcher: Batcher
+    load_s: float
+    warmup_s: float
+    pinned: bool = False  # a /versions/{v} endpoint: follows no alias
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        return (self.name, self.version.version if self.pinned else None)
+
+
+class DeploymentManager:
+    def __init__(
+        self,
+        db: Database,
+        models: ModelCatalog,
+        deployments: DeploymentCatalog,
+        *,
+        max_loaded: int = 16,
+        max_bytes: int = 2 << 30,
+        poll_s: float = 1.0,
+        threads: int = 2,
+    ) -> None:
+        self.db = db
+        self.models = models
+        self.deployments = deployments
+        self.max_loaded = max_loaded
+        self.max_bytes = max_bytes
+        self.poll_s = poll_s
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="modelbay-model")
+        self._served: OrderedDict[tuple[str, int | None], Served] = OrderedDict()
+        self._locks: dict[tuple[str, int | None], asyncio.Lock] = {}
+        self._generation = -1
+        self._poller: asyncio.Task[None] | None = None
+        self.swaps = 0
+        self.on_swap: list[Callable[[Served, Served], None]] = []
+
+    # -- life cycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        self._generation = await asyncio.to_thread(self.db.generation)
+        if self.poll_s > 0:
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            try:
+                await self._poller
+            except asyncio.CancelledError:
+                pass
+        for served in list(self._served.values()):
+            await self._retire(served)
+        self._served.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def resolve(self, name: str) -> Deployment:
+        """The deployment a name means: explicit, or the model of that name."""
+        check_name(name, "model name")
+        found = self.deployments.find(name)
+        if found is not None:
+            return found
+        try:
+            self.models.get(name)
+        except NotFoundError:
+            raise NotFoundError(
+                f"model {name!r} is not deployed and no model of that name exists"
+            ) from None
+        return Deployment(name=name, model=name, explicit=False)
+
+    def loaded(self) -> list[Served]:
+        return list(self._served.values())
+
+    async def get(self, name: str, version: int | None = None) -> Served:
+        key = (name, version)
+        served = self._served.get(key)
+        if served is not None:
+            self._served.move_to_end(key)
+            return served
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            served = self._served.get(key)
+            if served is None:
+                served = await self._load(name, version)
+                self._served[key] = served
+                await self._evict()
+            return served
+
+    async def _load(self, name: str, version: int | None) -> Served:
+        deployment = await asyncio.to_thread(self.resolve, name)
+        model_name = deployment.model.split("@")[0].split(":")[0]
+        ref = f"{model_name}:{version}" if version is not None else deployment.model
+        mv = await asyncio.to_thread(self.models.get, ref)
+        return await self._build(name, deployment, mv, pinned=version is not None)
+
+    async def _build(
+        self, name: str, deployment: Deployment, mv: ModelVersion, *, pinned: bool
+    ) -> Served:
+        runtime = runtime_for(mv, deployment.config.get("runtime"))
+        t0 = time.perf_counter()
+        await asyncio.to_thread(runtime.load, self.models)
+        t1 = time.perf_counter()
+        await asyncio.to_thread(runtime.warmup)
+        t2 = time.perf_counter()
+
+        def call(rows: pd.DataFrame, proba: bool) -> Outputs:
+            return runtime.predict(rows, proba=proba)
+
+        batcher = Batcher(
+            call,
+            max_batch=deployment.max_batch,
+            max_wait_ms=deployment.max_wait_ms,
+            executor=self.executor,
+        ).start()
+        log.info("serving %s: %s on %s", name, mv.ref, runtime.name)
+        return Served(name, deployment, mv, runtime, batcher, t1 - t0, t2 - t1, pinned)
+
+    async def _evict(self) -> None:
+        while len(self._served) > 1 and (
+            len(self._served) > self.max_loaded
+            or sum(s.runtime.size_bytes for s in self._served.values()) > self.max_bytes
+        ):
+            _, oldest = self._served.popitem(last=False)
+            log.info("unloading %s (%s): memory bound", oldest.name, oldest.version.ref)
+            await self._retire(oldest)
+
+    async def _retire(self, served: Served) -> None:
+        await served.batcher.close()
+        served.runtime.unload()
+
+    # -- live updates ----------------------------------------------------------------------
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.refresh()
+            except Exception:  # a failed poll must not stop the server; the next one retries
+                log.exception("refreshing deployments failed")
+
+    async def refresh(self, force: bool = False) -> int:
+        """Re-resolve every loaded endpoint if the registry changed; returns the swaps made."""
+        generation = await asyncio.to_thread(self.db.generation)
+        if generation == self._generation and not force:
+            return 0
+        self._generation = generation
+        swaps = 0
+        for key, served in list(self._served.items()):
+            if served.pinned:
+                continue
+            try:
+                deployment = await asyncio.to_thread(self.resolve, served.name)
+                mv = await asyncio.to_thread(self.models.get, deployment.model)
+            except ModelbayError:
+                self._served.pop(key, None)  # undeployed or deleted: the next request says so
+                await self._retire(served)
+                continue
+            if mv.id == served.version.id and deployment == served.deployment:
+                continue
+            fresh = await self._build(served.name, deployment, mv, pinned=False)
+            self._served[key] = fresh  # the swap: later requests see the new one
+            swaps += 1
+            self.swaps += 1
+            for hook in self.on_swap:
+                hook(served, fresh)
+            await self._retire(served)  # drains what was queued on the old one
+        return swaps

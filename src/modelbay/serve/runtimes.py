@@ -1,0 +1,164 @@
+"""Runtimes: one small contract (load, warm up, predict, unload) over each way to run a model.
+
+``SklearnRuntime`` runs the skops artifact; ``OnnxRuntime`` runs the compiled graph a
+version carries when it passed its parity check. :func:`runtime_for` picks, and the
+choice is visible in the version's ``serving`` metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from modelbay.errors import ModelbayError, ValidationError
+from modelbay.registry.models import ModelCatalog
+from modelbay.registry.records import ModelVersion
+
+__all__ = ["RUNTIMES", "OnnxRuntime", "Outputs", "Runtime", "SklearnRuntime", "runtime_for"]
+
+
+@dataclass
+class Outputs:
+    predict: np.ndarray  # labels, values or cluster ids, shape (n,)
+    proba: np.ndarray | None = None  # (n, classes), in the signature's class order
+
+    def __len__(self) -> int:
+        return int(self.predict.shape[0])
+
+    def slice(self, start: int, stop: int) -> Outputs:
+        proba = self.proba[start:stop] if self.proba is not None else None
+        return Outputs(self.predict[start:stop], proba)
+
+
+class Runtime(ABC):
+    """Load a version's artifact, warm it up, predict on validated rows, unload."""
+
+    name: ClassVar[str]
+
+    def __init__(self, version: ModelVersion) -> None:
+        self.version = version
+        self.loaded = False
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.version.artifact_size)
+
+    @abstractmethod
+    def load(self, models: ModelCatalog) -> Runtime: ...
+
+    @abstractmethod
+    def predict(self, rows: pd.DataFrame, *, proba: bool = False) -> Outputs: ...
+
+    def warmup(self) -> None:
+        """Run one prediction on a typical row, so the first request is not the slow one."""
+        self.predict(typical_row(self.version), proba=self.version.task == "classification")
+
+    def unload(self) -> None:
+        self.loaded = False
+
+    def _check_loaded(self) -> None:
+        if not self.loaded:
+            raise ModelbayError(f"runtime for {self.version.ref} is not loaded")
+
+
+def typical_row(version: ModelVersion) -> pd.DataFrame:
+    """A row of medians and most frequent values from the version's reference statistics."""
+    stats = version.reference_stats.get("features", {})
+    row: dict[str, Any] = {}
+    for col in version.signature.inputs:
+        s = stats.get(col.name, {})
+        if col.kind == "numeric":
+            row[col.name] = float(s.get("quantiles", {}).get("0.5", 0.0))
+        elif s.get("frequencies"):
+            row[col.name] = next(iter(s["frequencies"]))
+        else:
+            row[col.name] = "" if col.kind == "text" else None
+    return version.signature.validate([row])
+
+
+class SklearnRuntime(Runtime):
+    name = "sklearn"
+
+    def load(self, models: ModelCatalog) -> SklearnRuntime:
+        self.model_ = models.load_object(self.version)
+        self.loaded = True
+        return self
+
+    def predict(self, rows: pd.DataFrame, *, proba: bool = False) -> Outputs:
+        self._check_loaded()
+        labels = np.asarray(self.model_.predict(rows))
+        probabilities = None
+        if proba and self.version.task == "classification":
+            probabilities = np.asarray(self.model_.predict_proba(rows), dtype=np.float64)
+        return Outputs(labels, probabilities)
+
+    def unload(self) -> None:
+        self.model_ = None
+        super().unload()
+
+
+class OnnxRuntime(Runtime):
+    """ONNX Runtime on the compiled graph: one float32 tensor in, labels (+ probabilities) out."""
+
+    name = "onnx"
+
+    def __init__(self, version: ModelVersion, *, threads: int | None = None) -> None:
+        super().__init__(version)
+        self.threads = threads
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.version.artifacts["onnx"].size)
+
+    def load(self, models: ModelCatalog) -> OnnxRuntime:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads or max(1, (os.cpu_count() or 2) // 2)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        data = models.load_object(self.version, "onnx")
+        self.session_ = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        outputs = [o.name for o in self.session_.get_outputs()]
+        self.label_ = outputs[0]
+        self.proba_ = (
+            outputs[1] if self.version.task == "classification" and len(outputs) > 1 else None
+        )
+        self.loaded = True
+        return self
+
+    def predict(self, rows: pd.DataFrame, *, proba: bool = False) -> Outputs:
+        self._check_loaded()
+        x = rows.to_numpy(dtype=np.float32)
+        wanted = [self.label_] + ([self.proba_] if proba and self.proba_ else [])
+        result = self.session_.run(wanted, {"input": x})
+        labels = np.asarray(result[0]).ravel()
+        if self.version.task == "regression":
+            labels = labels.astype(np.float64)
+        return Outputs(labels, np.asarray(result[1], dtype=np.float64) if len(result) > 1 else None)
+
+    def unload(self) -> None:
+        self.session_ = None
+        super().unload()
+
+
+RUNTIMES: dict[str, type[Runtime]] = {"sklearn": SklearnRuntime, "onnx": OnnxRuntime}
+
+
+def runtime_for(version: ModelVersion, preferred: str | None = None) -> Runtime:
+    """The ONNX runtime when the version carries a graph that passed parity, else scikit-learn.
+
+    ``preferred`` (a deployment's ``runtime`` setting) forces one where it is possible.
+    """
+    if preferred is not None and preferred not in RUNTIMES:
+        raise ValidationError(f"runtime {preferred!r} is not one of: {', '.join(RUNTIMES)}")
+    if preferred == "onnx" and "onnx" not in version.artifacts:
+        reason = version.serving.get("reason", "it was not compiled")
+        raise ValidationError(f"{version.ref} has no ONNX graph: {reason}")
+    name = preferred or ("onnx" if "onnx" in version.artifacts else "sklearn")
+    return RUNTIMES[name](version)
