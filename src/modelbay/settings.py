@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     artifacts: Path | None = None
     master_key: SecretStr | None = None
 
+    # serving
+    max_body_mb: float = 64.0  # larger request bodies get 413
+    max_loaded_models: int = 16  # loaded versions per server process (LRU)
+    max_model_memory_mb: float = 2048.0  # artifact bytes loaded per process (LRU)
+    poll_interval_s: float = 1.0  # how often a server checks the registry for alias moves
+    model_threads: int = 2  # threads that run model calls per server process
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         self.home = self.home.expanduser()

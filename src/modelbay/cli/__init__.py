@@ -14,6 +14,7 @@ from modelbay.cli.errors import ModelbayGroup
 from modelbay.cli.models import alias_app, models_app, runs, versions
 from modelbay.cli.predict import predict
 from modelbay.cli.quickstart import quickstart
+from modelbay.cli.serve import deploy, deployments, serve, undeploy
 from modelbay.cli.train import train
 
 __all__ = ["build_cli", "main"]
@@ -50,6 +51,10 @@ def build_cli() -> typer.Typer:
     app.command()(predict)
     app.command()(runs)
     app.command()(quickstart)
+    app.command()(serve)
+    app.command()(deploy)
+    app.command()(deployments)
+    app.command()(undeploy)
 
     @app.command()
     def keygen() -> None:

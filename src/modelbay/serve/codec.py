@@ -157,7 +157,7 @@ def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
         raise _bad(f"{where}: shape says {count} elements, data has {len(flat)}")
     if datatype == "BYTES":
         return np.asarray(
-            [v if isinstance(v, str) else _text(v, where) for v in flat], dtype=object
+            [v if isinstance(v, str) or v is None else _text(v, where) for v in flat], dtype=object
         )
     dtype = DATATYPES[datatype]
     assert dtype is not None
@@ -166,9 +166,12 @@ def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
             if not all(isinstance(v, bool) for v in flat):
                 raise TypeError("booleans expected")
             return np.asarray(flat, dtype=np.bool_)
+        if any(isinstance(v, str | bool) for v in flat):
+            raise TypeError("numbers expected")
+        missing = any(v is None for v in flat)  # null: a missing value, for nullable columns
         arr = np.asarray(
             [np.nan if v is None else v for v in flat],
-            dtype=np.float64 if dtype.kind == "f" else dtype,
+            dtype=np.float64 if dtype.kind == "f" or missing else dtype,
         )
     except (TypeError, ValueError, OverflowError):
         bad = next(

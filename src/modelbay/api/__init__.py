@@ -1,0 +1,1 @@
+"""The HTTP face (FastAPI): Open Inference Protocol v2, a convenience route, management API."""

@@ -1,0 +1,143 @@
+"""Open Inference Protocol v2 over REST (KServe, Triton, MLServer speak the same)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from modelbay.api.body import read_body
+from modelbay.api.errors import error_response, json_response
+from modelbay.errors import SchemaError
+from modelbay.serve.codec import HEADER_LENGTH, decode_request, encode_response
+from modelbay.serve.dataplane import DataPlane
+
+__all__ = ["router"]
+
+_TENSOR = {
+    "type": "object",
+    "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "datatype": {
+            "type": "string",
+            "enum": [
+                "BOOL",
+                "UINT8",
+                "UINT16",
+                "UINT32",
+                "UINT64",
+                "INT8",
+                "INT16",
+                "INT32",
+                "INT64",
+                "FP16",
+                "FP32",
+                "FP64",
+                "BYTES",
+            ],
+        },
+        "parameters": {"type": "object"},
+        "data": {"type": "array"},
+    },
+}
+INFER_REQUEST = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "inputs": {"type": "array", "minItems": 1, "items": _TENSOR},
+                        "outputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "parameters": {"type": "object"},
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def router(plane: DataPlane, max_body: int) -> APIRouter:
+    r = APIRouter(tags=["inference (v2)"])
+
+    @r.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @r.get("/v2/health/ready", response_model=None)
+    async def ready() -> dict[str, bool] | Response:
+        if await plane.ready():
+            return {"ready": True}
+        return json_response({"ready": False}, 503)
+
+    @r.get("/v2")
+    async def server_metadata() -> dict[str, Any]:
+        return plane.server_metadata()
+
+    @r.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> dict[str, Any]:
+        return await plane.model_metadata(name)
+
+    @r.get("/v2/models/{name}/versions/{version}")
+    async def version_metadata(name: str, version: int) -> dict[str, Any]:
+        return await plane.model_metadata(name, _positive(version))
+
+    @r.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> dict[str, Any]:
+        return {"name": name, "ready": await plane.model_ready(name)}
+
+    @r.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: int) -> dict[str, Any]:
+        return {"name": name, "ready": await plane.model_ready(name, _positive(version))}
+
+    async def infer(request: Request, name: str, version: int | None) -> Response:
+        body = await read_body(request, max_body)
+        header = request.headers.get(HEADER_LENGTH)
+        length = None
+        if header is not None:
+            if not header.isdigit():
+                return error_response(400, f"{HEADER_LENGTH} must be a whole number of bytes")
+            length = int(header)
+        req = decode_request(body, length)
+        doc, tensors = await plane.infer(name, req, version)
+        content, head = encode_response(doc, tensors, req.binary_outputs, req.all_binary)
+        if head is None:
+            return Response(content, media_type="application/json")
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(head)},
+        )
+
+    @r.post("/v2/models/{name}/infer", openapi_extra=INFER_REQUEST)
+    async def infer_latest(request: Request, name: str) -> Response:
+        return await infer(request, name, None)
+
+    @r.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=INFER_REQUEST)
+    async def infer_version(request: Request, name: str, version: int) -> Response:
+        return await infer(request, name, _positive(version))
+
+    return r
+
+
+def _positive(version: int) -> int:
+    if version < 1:
+        raise SchemaError(f"version {version} is not a version number (they start at 1)")
+    return version

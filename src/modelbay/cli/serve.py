@@ -1,0 +1,94 @@
+"""``modelbay serve``, ``deploy``, ``deployments``, ``undeploy``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from modelbay.cli.common import console_for, open_bay, table
+
+__all__ = ["deploy", "deployments", "serve", "undeploy"]
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for HTTP.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve every model of the registry over HTTP (Open Inference Protocol v2, /v1, /api)."""
+    import uvicorn
+
+    home = (ctx.find_root().obj or {}).get("home")
+    if home is not None:
+        os.environ["MODELBAY_HOME"] = str(home)  # worker processes read settings from MODELBAY_*
+    console_for(ctx).print(f"modelbay serving on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(
+        "modelbay.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def deploy(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    model: Annotated[str, typer.Option(help="Model reference: churn, churn@champion, churn:3.")],
+    max_batch: Annotated[int, typer.Option(help="Rows per merged model call.")] = 64,
+    max_wait_ms: Annotated[float, typer.Option(help="Longest a request waits for others.")] = 2.0,
+    runtime: Annotated[str | None, typer.Option(help="Force onnx or sklearn.")] = None,
+) -> None:
+    """Create or edit a deployment; running servers switch to it without a restart."""
+    console = console_for(ctx)
+    with open_bay(ctx) as bay:
+        version = bay.models.get(model)
+        d = bay.deployments.put(
+            name,
+            model,
+            max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
+            config={"runtime": runtime} if runtime else {},
+        )
+        console.print(
+            f"deployment {d.name} -> {d.model} (now {version.ref}, "
+            f"{version.serving.get('runtime', 'sklearn')}), max batch {d.max_batch}, "
+            f"max wait {d.max_wait_ms} ms"
+        )
+
+
+def deployments(ctx: typer.Context) -> None:
+    """List deployments (every model is also served under its own name)."""
+    console = console_for(ctx)
+    with open_bay(ctx) as bay:
+        rows = [
+            [
+                d.name,
+                d.model,
+                bay.models.get(d.model).ref,
+                d.max_batch,
+                d.max_wait_ms,
+                d.config.get("runtime", "auto"),
+            ]
+            for d in bay.deployments.list()
+        ]
+        console.print(
+            table(
+                "deployments", ["name", "model", "now", "max batch", "max wait ms", "runtime"], rows
+            )
+        )
+
+
+def undeploy(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Endpoint name.")]
+) -> None:
+    """Remove a deployment."""
+    with open_bay(ctx) as bay:
+        bay.deployments.delete(name)
+        console_for(ctx).print(f"removed deployment {name}")
