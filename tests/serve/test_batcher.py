@@ -30,7 +30,7 @@ def frame(*xs: float) -> pd.DataFrame:
     return pd.DataFrame({"x": list(xs)})
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
