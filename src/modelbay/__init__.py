@@ -5,6 +5,7 @@ configuration, and the error family lives in :mod:`modelbay.errors`.
 """
 
 from modelbay.bay import Bay
+from modelbay.client import Client
 from modelbay.data.preprocess import Preprocessing
 from modelbay.errors import (
     ConfigError,
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Bay",
+    "Client",
     "ConfigError",
     "ConflictError",
     "DataError",
