@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 
 from modelbay import Bay, Registry, Settings
 from modelbay.api.app import create_app
-
-from .conftest import MODELS
+from tests.conftest import MODELS
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import pytest
 
 from modelbay import Bay, ModelbayError, ValidationError
 from modelbay.serve.runtimes import OnnxRuntime, SklearnRuntime, runtime_for
-
-from .conftest import MODELS
+from tests.conftest import MODELS
 
 ONNX_MODELS = [n for n in MODELS if n not in ("iris-boosting", "churn")]
 
