@@ -304,6 +304,24 @@ def test_management_api_moves_aliases_and_edits_deployments(
         )
 
 
+def test_the_fastapi_routes_answer_like_the_fast_path(
+    client: TestClient, serve_home: Path, serve_data: dict[str, pd.DataFrame]
+) -> None:
+    body = tensors(serve_data["iris-svm"].head(5))
+    records = {"instances": serve_data["iris-svm"].head(5).to_dict("records")}
+    fast = create_app(Settings(home=serve_home))
+    with TestClient(fast.api) as plain:  # the FastAPI app alone, without the ASGI front
+        for path, payload in (
+            ("/v2/models/iris-svm/infer", body),
+            ("/v1/models/iris-svm:predict", records),
+        ):
+            a, b = client.post(path, json=payload).json(), plain.post(path, json=payload).json()
+            a.pop("id", None), b.pop("id", None)
+            assert a == b
+        assert plain.post("/v2/models/ghost/infer", json=body).status_code == 404
+        assert plain.post("/v2/models/iris-svm/versions/0/infer", json=body).status_code == 400
+
+
 def test_openapi_describes_every_route(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     for path in ("/v2/models/{name}/infer", "/v1/models/{name}:predict", "/api/deployments/{name}"):

@@ -10,7 +10,7 @@ import pytest
 
 from modelbay import SchemaError
 from modelbay.data.signature import ColumnSpec, OutputSpec, Signature
-from modelbay.serve.codec import decode_request, encode_response, frame_from_tensors, output_tensors
+from modelbay.serve.codec import decode_request, encode_response, output_tensors, rows_from_tensors
 from modelbay.serve.runtimes import Outputs
 
 SIG = Signature(
@@ -40,7 +40,7 @@ def test_json_columns_and_nested_data() -> None:
         )
     )
     assert req.id == "r1" and req.outputs == ["predict_proba"]
-    df = frame_from_tensors(req.inputs, SIG)
+    df = rows_from_tensors(req.inputs, SIG)
     assert df["a"].tolist() == [1.5, 2.5] and np.isnan(df["b"][1])
     assert df["c"][0] == "x" and df["c"].isna().tolist() == [False, True]
 
@@ -55,7 +55,7 @@ def test_one_matrix_tensor_holds_every_column() -> None:
             inputs=[{"name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3, 4]}]
         )
     )
-    assert frame_from_tensors(req.inputs, sig).to_numpy().tolist() == [[1, 2], [3, 4]]
+    assert np.asarray(rows_from_tensors(req.inputs, sig)).tolist() == [[1, 2], [3, 4]]
 
 
 def test_binary_extension_in_and_out() -> None:
@@ -80,7 +80,7 @@ def test_binary_extension_in_and_out() -> None:
         parameters={"binary_data_output": True},
     )
     req = decode_request(head + a + c, len(head))
-    df = frame_from_tensors(req.inputs, SIG)
+    df = rows_from_tensors(req.inputs, SIG)
     assert df["a"].tolist() == [1.0, 2.0] and df["c"].tolist() == ["x", "yy"]
     tensors = output_tensors(
         Outputs(np.array(["no", "yes"], dtype=object), np.array([[0.9, 0.1], [0.2, 0.8]])),
@@ -195,7 +195,7 @@ def test_tensors_that_do_not_fit_the_signature(
     inputs: list[dict[str, object]], message: str
 ) -> None:
     with pytest.raises(SchemaError, match=message):
-        frame_from_tensors(decode_request(body(inputs=inputs)).inputs, SIG)
+        rows_from_tensors(decode_request(body(inputs=inputs)).inputs, SIG)
 
 
 def test_unknown_output_name() -> None:

@@ -20,7 +20,7 @@ from modelbay.errors import (
     ValidationError,
 )
 
-__all__ = ["STATUS", "BodyTooLarge", "error_response", "install", "json_response"]
+__all__ = ["STATUS", "BodyTooLarge", "error_response", "install", "json_response", "status_for"]
 
 STATUS: dict[type[ModelbayError], int] = {
     ModelbayError: 500,

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from modelbay.api.body import read_body
-from modelbay.api.errors import error_response, json_response
+from modelbay.api.errors import json_response
+from modelbay.api.handlers import infer_v2
 from modelbay.errors import SchemaError
-from modelbay.serve.codec import HEADER_LENGTH, decode_request, encode_response
+from modelbay.serve.codec import HEADER_LENGTH
 from modelbay.serve.dataplane import DataPlane
 
-__all__ = ["router"]
+__all__ = ["INFER_REQUEST", "router"]
 
 _TENSOR = {
     "type": "object",
@@ -109,22 +110,10 @@ def router(plane: DataPlane, max_body: int) -> APIRouter:
 
     async def infer(request: Request, name: str, version: int | None) -> Response:
         body = await read_body(request, max_body)
-        header = request.headers.get(HEADER_LENGTH)
-        length = None
-        if header is not None:
-            if not header.isdigit():
-                return error_response(400, f"{HEADER_LENGTH} must be a whole number of bytes")
-            length = int(header)
-        req = decode_request(body, length)
-        doc, tensors = await plane.infer(name, req, version)
-        content, head = encode_response(doc, tensors, req.binary_outputs, req.all_binary)
-        if head is None:
-            return Response(content, media_type="application/json")
-        return Response(
-            content,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(head)},
+        status, media, content, headers = await infer_v2(
+            plane, name, version, body, request.headers.get(HEADER_LENGTH)
         )
+        return Response(content, status_code=status, media_type=media, headers=headers)
 
     @r.post("/v2/models/{name}/infer", openapi_extra=INFER_REQUEST)
     async def infer_latest(request: Request, name: str) -> Response:

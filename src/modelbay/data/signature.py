@@ -60,6 +60,49 @@ class Signature:
             extra=data.get("extra", {}),
         )
 
+    @property
+    def all_numeric(self) -> bool:
+        return all(c.kind == "numeric" for c in self.inputs)
+
+    def validate_block(self, block: np.ndarray) -> np.ndarray:
+        """Check an ``[n, d]`` array of an all-numeric signature's columns, in order.
+
+        The serving fast path: no DataFrame is built. Returns float64 values.
+        """
+        if block.ndim != 2 or block.shape[1] != len(self.inputs):
+            raise SchemaError(
+                f"expected rows of {len(self.inputs)} values ({', '.join(self.names)}), "
+                f"got shape {tuple(block.shape)}"
+            )
+        if block.shape[0] == 0:
+            raise SchemaError("no rows to predict")
+        if block.dtype != np.float64:
+            try:
+                block = block.astype(np.float64)
+            except (TypeError, ValueError):
+                return _numeric_block(pd.DataFrame(block, columns=self.names), self.inputs)
+        _check_block(block, self.inputs)
+        return block
+
+    def block_from_records(self, rows: list[Any]) -> np.ndarray | None:
+        """Rows (dicts or lists) as a float64 block, or None when they need the full checks."""
+        names = self.names
+        try:
+            if all(isinstance(r, dict) for r in rows):
+                if any(len(r) != len(names) for r in rows):
+                    return None
+                values = [[r[n] for n in names] for r in rows]
+            elif all(isinstance(r, list) and len(r) == len(names) for r in rows):
+                values = rows
+            else:
+                return None
+            if any(isinstance(v, bool | str) for row in values for v in row):
+                return None
+            block = np.asarray(values, dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            return None  # the slow path names the column and row
+        return self.validate_block(block)
+
     def validate(self, rows: Any, *, allow_extra: bool = False) -> pd.DataFrame:
         """Return ``rows`` as a DataFrame with the signature's columns, in order, coerced.
 
@@ -105,6 +148,11 @@ def _numeric_block(df: pd.DataFrame, specs: list[ColumnSpec]) -> np.ndarray:
         block = sub.to_numpy(dtype="float64", na_value=np.nan)
     else:
         block = np.column_stack([_to_float(df[s.name], s) for s in specs])
+    _check_block(block, specs)
+    return block
+
+
+def _check_block(block: np.ndarray, specs: list[ColumnSpec]) -> None:
     nan = np.isnan(block)
     if nan.any():
         for j, spec in enumerate(specs):
@@ -117,7 +165,6 @@ def _numeric_block(df: pd.DataFrame, specs: list[ColumnSpec]) -> np.ndarray:
     if inf.any():
         row, j = (int(i) for i in np.argwhere(inf)[0])
         raise SchemaError(f"column {specs[j].name!r} has an infinite value in row {row}")
-    return block
 
 
 def _to_float(col: pd.Series, spec: ColumnSpec) -> np.ndarray:

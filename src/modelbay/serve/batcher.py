@@ -15,13 +15,14 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from modelbay.serve.runtimes import Outputs
+from modelbay.serve.runtimes import Outputs, Rows
 
 __all__ = ["BatchInfo", "Batcher"]
 
-ModelCall = Callable[[pd.DataFrame, bool], Outputs]
+ModelCall = Callable[[Rows, bool], Outputs]
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class BatchInfo:
 
 @dataclass
 class _Item:
-    rows: pd.DataFrame
+    rows: Rows
     proba: bool
     future: asyncio.Future[tuple[Outputs, BatchInfo]]
     enqueued: float = field(default_factory=time.perf_counter)
@@ -64,7 +65,7 @@ class Batcher:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return self
 
-    async def submit(self, rows: pd.DataFrame, *, proba: bool = False) -> tuple[Outputs, BatchInfo]:
+    async def submit(self, rows: Rows, *, proba: bool = False) -> tuple[Outputs, BatchInfo]:
         loop = asyncio.get_running_loop()
         item = _Item(rows, proba, loop.create_future())
         if self._closing or self._task is None or self._task.done():
@@ -123,11 +124,7 @@ class Batcher:
     async def _execute(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         proba = any(i.proba for i in batch)
-        frame = (
-            batch[0].rows
-            if len(batch) == 1
-            else pd.concat([i.rows for i in batch], ignore_index=True)
-        )
+        frame = batch[0].rows if len(batch) == 1 else _concat([i.rows for i in batch])
         started = time.perf_counter()
         try:
             outputs = await loop.run_in_executor(self.executor, self.call, frame, proba)
@@ -151,3 +148,10 @@ class Batcher:
 def _fail(item: _Item, exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)
+
+
+def _concat(parts: list[Rows]) -> Rows:
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    frames = [p if isinstance(p, pd.DataFrame) else pd.DataFrame(p) for p in parts]
+    return pd.concat(frames, ignore_index=True)

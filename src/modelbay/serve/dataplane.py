@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
+import itertools
+import secrets
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -12,9 +13,9 @@ import pandas as pd
 
 from modelbay.errors import SchemaError
 from modelbay.serve.batcher import BatchInfo
-from modelbay.serve.codec import InferRequest, Tensor, frame_from_tensors, output_tensors
+from modelbay.serve.codec import InferRequest, Tensor, output_tensors, rows_from_tensors
 from modelbay.serve.manager import DeploymentManager, Served
-from modelbay.serve.runtimes import Outputs
+from modelbay.serve.runtimes import Outputs, Rows
 
 __all__ = ["DataPlane", "Prediction"]
 
@@ -39,6 +40,8 @@ def _version() -> str:
 class DataPlane:
     def __init__(self, manager: DeploymentManager) -> None:
         self.manager = manager
+        self._id_prefix = secrets.token_hex(4)  # request ids: unique per process, cheap to make
+        self._ids = itertools.count(1)
 
     # -- health and metadata -------------------------------------------------------------
     def server_metadata(self) -> dict[str, Any]:
@@ -104,8 +107,14 @@ class DataPlane:
         signature = served.version.signature
         tensors = isinstance(rows, list) and bool(rows) and isinstance(rows[0], Tensor)
 
-        def decode() -> pd.DataFrame:
-            return frame_from_tensors(rows, signature) if tensors else signature.validate(rows)
+        def decode() -> Rows:
+            if tensors:
+                return rows_from_tensors(rows, signature)
+            if signature.all_numeric and isinstance(rows, list) and rows:
+                block = signature.block_from_records(rows)
+                if block is not None:
+                    return block
+            return signature.validate(rows)
 
         size = rows[0].shape[0] if tensors and rows[0].shape else _length(rows)
         # large bodies are checked off the event loop, small ones inline (cheaper than a hop)
@@ -122,7 +131,7 @@ class DataPlane:
         doc = {
             "model_name": name,
             "model_version": str(result.served.version.version),
-            "id": request.id or uuid.uuid4().hex,
+            "id": request.id or f"{self._id_prefix}-{next(self._ids):x}",
             "parameters": {
                 "batch_size": result.batch.rows,
                 "batch_requests": result.batch.requests,

@@ -11,14 +11,13 @@ fails for a swap.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-import pandas as pd
 
 from modelbay.errors import ModelbayError, NotFoundError
 from modelbay.registry.db import Database
@@ -27,7 +26,7 @@ from modelbay.registry.models import ModelCatalog
 from modelbay.registry.records import Deployment, ModelVersion
 from modelbay.registry.refs import check_name
 from modelbay.serve.batcher import Batcher
-from modelbay.serve.runtimes import Outputs, Runtime, runtime_for
+from modelbay.serve.runtimes import Outputs, Rows, Runtime, runtime_for
 
 __all__ = ["DeploymentManager", "Served"]
 
@@ -146,7 +145,7 @@ class DeploymentManager:
         await asyncio.to_thread(runtime.warmup)
         t2 = time.perf_counter()
 
-        def call(rows: pd.DataFrame, proba: bool) -> Outputs:
+        def call(rows: Rows, proba: bool) -> Outputs:
             return runtime.predict(rows, proba=proba)
 
         batcher = Batcher(
@@ -155,6 +154,8 @@ class DeploymentManager:
             max_wait_ms=deployment.max_wait_ms,
             executor=self.executor,
         ).start()
+        gc.collect()  # a loaded model lives long: keep it out of later collections' way
+        gc.freeze()
         log.info("serving %s: %s on %s", name, mv.ref, runtime.name)
         return Served(name, deployment, mv, runtime, batcher, t1 - t0, t2 - t1, pinned)
 

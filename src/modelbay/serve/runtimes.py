@@ -19,7 +19,18 @@ from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.records import ModelVersion
 
-__all__ = ["RUNTIMES", "OnnxRuntime", "Outputs", "Runtime", "SklearnRuntime", "runtime_for"]
+__all__ = [
+    "RUNTIMES",
+    "OnnxRuntime",
+    "Outputs",
+    "Rows",
+    "Runtime",
+    "SklearnRuntime",
+    "runtime_for",
+]
+
+
+Rows = np.ndarray | pd.DataFrame  # a float64 block for all-numeric signatures, else a frame
 
 
 @dataclass
@@ -52,7 +63,7 @@ class Runtime(ABC):
     def load(self, models: ModelCatalog) -> Runtime: ...
 
     @abstractmethod
-    def predict(self, rows: pd.DataFrame, *, proba: bool = False) -> Outputs: ...
+    def predict(self, rows: Rows, *, proba: bool = False) -> Outputs: ...
 
     def warmup(self) -> None:
         """Run one prediction on a typical row, so the first request is not the slow one."""
@@ -89,8 +100,10 @@ class SklearnRuntime(Runtime):
         self.loaded = True
         return self
 
-    def predict(self, rows: pd.DataFrame, *, proba: bool = False) -> Outputs:
+    def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
         self._check_loaded()
+        if isinstance(rows, np.ndarray):  # scikit-learn pipelines select columns by name
+            rows = pd.DataFrame(rows, columns=self.version.signature.names, copy=False)
         labels = np.asarray(self.model_.predict(rows))
         probabilities = None
         if proba and self.version.task == "classification":
@@ -132,9 +145,12 @@ class OnnxRuntime(Runtime):
         self.loaded = True
         return self
 
-    def predict(self, rows: pd.DataFrame, *, proba: bool = False) -> Outputs:
+    def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
         self._check_loaded()
-        x = rows.to_numpy(dtype=np.float32)
+        if isinstance(rows, np.ndarray):
+            x = rows.astype(np.float32)
+        else:
+            x = rows.to_numpy(dtype=np.float32)
         wanted = [self.label_] + ([self.proba_] if proba and self.proba_ else [])
         result = self.session_.run(wanted, {"input": x})
         labels = np.asarray(result[0]).ravel()
