@@ -66,6 +66,7 @@ class Bay(Registry):
         seed: int = 0,
         preprocessing: Preprocessing | dict[str, Any] | None = None,
         features: Iterable[str] | None = None,
+        params: dict[str, Any] | None = None,
         aliases: Iterable[str] = (),
         parent: str | None = None,
         description: str = "",
@@ -90,6 +91,7 @@ class Bay(Registry):
             seed=seed,
             preprocessing=Preprocessing.from_any(preprocessing),
             features=tuple(features) if features is not None else None,
+            params=params,
         )
         dataset = self._dataset(data)
         model_name = check_name(name or dataset.name)

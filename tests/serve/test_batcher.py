@@ -60,16 +60,17 @@ def test_a_full_batch_goes_at_once_and_the_rest_waits_for_the_next() -> None:
     run(main())
 
 
-def test_a_lone_request_waits_at_most_the_max_wait() -> None:
+def test_a_lone_request_waits_at_most_the_max_wait_and_only_under_load() -> None:
     async def main() -> None:
         b = Batcher(Recorder(), max_batch=64, max_wait_ms=40).start()
-        _, info = await b.submit(frame(1))
-        assert 0.03 <= info.queue_s < 2.0
-        b0 = Batcher(Recorder(), max_batch=64, max_wait_ms=0).start()
-        _, info0 = await b0.submit(frame(1))
-        assert info0.queue_s < 0.03
+        _, quiet = await b.submit(frame(1))
+        assert quiet.queue_s < 0.03  # nobody else around: it went at once
+        await asyncio.gather(b.submit(frame(1)), b.submit(frame(2)))  # now there is company
+        _, busy = await b.submit(frame(1))
+        assert 0.03 <= busy.queue_s < 2.0  # it waited for others, but not past the max wait
+        _, after = await b.submit(frame(1))
+        assert after.queue_s < 0.03  # the last call was alone: back to going at once
         await b.close()
-        await b0.close()
 
     run(main())
 

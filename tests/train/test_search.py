@@ -144,3 +144,14 @@ def test_every_trial_failing_is_a_training_error(iris: pd.DataFrame) -> None:
             cv=2,
             seed=0,
         )
+
+
+def test_fixed_params_override_the_search(iris: pd.DataFrame) -> None:
+    spec = TrainSpec(
+        "species", algorithm="random_forest", trials=2, cv=2, params={"n_estimators": 100}
+    )
+    result = train_model(iris, infer_schema(iris), spec)
+    assert [t.params["n_estimators"] for t in result.trials] == [100, 100]
+    assert result.model[-1].n_estimators == 100
+    with pytest.raises(ValidationError, match="fixed params need one algorithm"):
+        TrainSpec("species", params={"C": 1.0})

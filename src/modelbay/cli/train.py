@@ -102,6 +102,9 @@ def train(
     normalize: Annotated[str, typer.Option(help="none|l1|l2 (row normalisation)")] = "none",
     keep_duplicates: Annotated[bool, typer.Option(help="Keep duplicate rows.")] = False,
     drop_column: Annotated[list[str] | None, typer.Option(help="Column(s) to leave out.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Fixed hyperparameter NAME=VALUE (one algorithm).")
+    ] = None,
 ) -> None:
     """Train a model on a dataset and register the result as a new version."""
     console = console_for(ctx)
@@ -134,6 +137,7 @@ def train(
             seed=seed,
             aliases=alias or (),
             preprocessing=prep,
+            params=_params(param or []),
         )
         trials_table(console, bay, version)
         report(console, version)
@@ -150,3 +154,19 @@ def report(console: Console, version: ModelVersion) -> None:
         f"  holdout ({version.metrics.get('rows_test')} rows, scored once): "
         f"{metric_line(version.metrics.get('holdout', {}))}"
     )
+
+
+def _params(pairs: list[str]) -> dict[str, Any] | None:
+    """``n_estimators=100`` -> {"n_estimators": 100}; values are read as JSON when they can be."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out or None

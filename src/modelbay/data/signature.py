@@ -67,7 +67,8 @@ class Signature:
     def validate_block(self, block: np.ndarray) -> np.ndarray:
         """Check an ``[n, d]`` array of an all-numeric signature's columns, in order.
 
-        The serving fast path: no DataFrame is built. Returns float64 values.
+        The serving fast path: no DataFrame is built. Returns float64 values (float32 ones
+        stay float32, which is what a compiled graph takes).
         """
         if block.ndim != 2 or block.shape[1] != len(self.inputs):
             raise SchemaError(
@@ -76,7 +77,7 @@ class Signature:
             )
         if block.shape[0] == 0:
             raise SchemaError("no rows to predict")
-        if block.dtype != np.float64:
+        if block.dtype not in (np.float64, np.float32):  # float32 stays float32 for ONNX
             try:
                 block = block.astype(np.float64)
             except (TypeError, ValueError):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from modelbay.data.signature import Signature
 
-__all__ = ["TOLERANCE", "Compiled", "compile_sklearn"]
+__all__ = ["TOLERANCE", "Compiled", "compile_sklearn", "positional_copy"]
 
 TOLERANCE = 1e-4
 _OPSETS: list[dict[str, int] | None] = [None, {"": 17, "ai.onnx.ml": 3}, {"": 15, "ai.onnx.ml": 1}]
@@ -52,7 +52,7 @@ def compile_sklearn(model: Any, signature: Signature, sample: pd.DataFrame) -> C
         from skl2onnx.common.data_types import FloatTensorType
     except ImportError as exc:  # pragma: no cover - both are dependencies of modelbay
         return _fallback(f"ONNX tools are not installed: {exc}")
-    positional = _positional(model, signature.names)
+    positional = positional_copy(model, signature.names)
     final = positional.steps[-1][1] if hasattr(positional, "steps") else positional
     options = {id(final): {"zipmap": False}} if signature.output.task == "classification" else None
     errors = []
@@ -117,7 +117,7 @@ def _parity(model: Any, x: pd.DataFrame, outputs: list[Any], task: str) -> dict[
     return out
 
 
-def _positional(model: Any, names: list[str]) -> Any:
+def positional_copy(model: Any, names: list[str]) -> Any:
     """A copy whose column selections are positions in ``names`` instead of column names."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline

@@ -1,7 +1,9 @@
 """Adaptive batching: concurrent requests for one deployment share one model call.
 
 The first waiting request opens a batch; others join until ``max_batch`` rows are
-in it or ``max_wait_ms`` has passed since it opened, whichever comes first. The
+in it or ``max_wait_ms`` has passed since it opened, whichever comes first. When the
+previous call served a single request and nothing else is queued, there is no one
+to wait for: the request goes at once (no added latency at low load). The
 model runs in a worker thread while the next batch fills. Results are split back
 in order. If a merged call fails, each request is retried alone so that one bad
 request cannot fail its neighbours.
@@ -59,6 +61,7 @@ class Batcher:
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._last_requests = 0  # requests in the previous call: is anyone else around?
 
     def start(self) -> Batcher:
         if self._task is None:
@@ -94,7 +97,10 @@ class Batcher:
             first = await self._queue.get()
             batch = [first]
             rows = len(first.rows)
-            deadline = first.enqueued + self.max_wait
+            # Wait for company only when there was some last time; a lone caller goes at once,
+            # and under load requests pile up anyway while the previous call runs.
+            wait = self.max_wait if self._last_requests > 1 or not self._queue.empty() else 0.0
+            deadline = first.enqueued + wait
             while rows < self.max_batch:
                 rows += self._drain(batch, rows)
                 remaining = deadline - time.perf_counter()
@@ -107,6 +113,7 @@ class Batcher:
                     rows += self._drain(batch, rows)
                     break
             self._pending_rows -= rows
+            self._last_requests = len(batch)
             try:
                 await self._execute(batch)
             finally:

@@ -148,7 +148,7 @@ class OnnxRuntime(Runtime):
     def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
         self._check_loaded()
         if isinstance(rows, np.ndarray):
-            x = rows.astype(np.float32)
+            x = rows.astype(np.float32, copy=False)
         else:
             x = rows.to_numpy(dtype=np.float32)
         wanted = [self.label_] + ([self.proba_] if proba and self.proba_ else [])

@@ -67,7 +67,9 @@ def search(
     cv: int,
     seed: int,
     on_trial: Callable[[TrialRecord, TrialRecord | None], None] | None = None,
+    fixed: dict[str, Any] | None = None,
 ) -> SearchResult:
+    """Search ``algorithms``; ``fixed`` hyperparameters override what the space suggests."""
     by_name = {a.name: a for a in algorithms}
     records: list[TrialRecord] = []
     best: list[TrialRecord] = []
@@ -81,7 +83,7 @@ def search(
             else algorithms[0].name
         )
         algo = by_name[name]
-        params = algo.suggest(trial)
+        params = {**algo.suggest(trial), **(fixed or {})}
         started = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -44,6 +44,7 @@ class TrainSpec:
     seed: int = 0
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     features: tuple[str, ...] | None = None
+    params: dict[str, Any] | None = None  # fixed hyperparameters (one algorithm only)
 
     def __post_init__(self) -> None:
         if self.task is not None and self.task not in TASKS:
@@ -56,6 +57,8 @@ class TrainSpec:
             raise ValidationError("test_size must be between 0 and 0.9")
         if self.timeout is not None and self.timeout <= 0:
             raise ValidationError("timeout must be positive (seconds)")
+        if self.params and ("," in self.algorithm or self.algorithm == "auto"):
+            raise ValidationError("fixed params need one algorithm, not auto or a list")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class TrainSpec:
             "seed": self.seed,
             "preprocessing": self.preprocessing.to_dict(),
             "features": list(self.features) if self.features else None,
+            "params": dict(self.params) if self.params else None,
         }
 
 
@@ -161,6 +165,7 @@ def train_model(
         cv=cv,
         seed=spec.seed,
         on_trial=on_trial,
+        fixed=spec.params,
     )
     timings["search_s"] = found.duration_s
 

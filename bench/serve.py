@@ -1,0 +1,527 @@
+"""Served throughput and latency against the in-process limit and against other servers.
+
+    python bench/serve.py [--duration 5] [--competitors mlflow,bentoml,mlserver]
+
+Models: a scaler + logistic-regression pipeline and a 100-tree random forest,
+trained by modelbay on breast cancer (569 x 30). The run measures, on this machine:
+
+1. the in-process limits: the model's own ``predict`` (scikit-learn, and the ONNX
+   graph) on 1 row (calls/s) and on 1,000-row batches (rows/s);
+2. ``modelbay serve`` (default settings, one worker) under ``wrk`` on 127.0.0.1:
+   1-row requests at 1, 8 and 64 connections (req/s, p50, p99) and 1,000-row requests
+   at 8 connections (rows/s), through v2 REST JSON, v2 REST binary tensors and the
+   convenience route;
+3. the same load against MLflow's scoring server, BentoML and MLServer serving the
+   same fitted model, each installed into its own environment under
+   ``bench/.envs`` (created on first run) and started with its default settings.
+
+The other servers get the model as a joblib file written by this script (their own
+formats load pickles; modelbay never does). Ratios are what to read: the machine is
+shared and noisy, and wrk itself takes one of the two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ENVS = HERE / ".envs"
+BIN = Path(sys.executable).parent
+PACKAGES = {
+    "mlflow": ["mlflow", "scikit-learn"],
+    "bentoml": ["bentoml", "scikit-learn"],
+    "mlserver": ["mlserver", "mlserver-sklearn", "scikit-learn"],
+}
+BIG = 1000
+
+
+# -- helpers -------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rate(fn: Callable[[], object], seconds: float = 1.0) -> float:
+    """Calls per second of ``fn`` over about ``seconds``."""
+    fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def server(
+    argv: list[str], ready: str, cwd: Path, env: dict[str, str], log: Path
+) -> Iterator[None]:
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_ready(ready, proc)
+            yield
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+LUA = """
+wrk.method = "POST"
+local f = io.open("{body}", "rb")
+wrk.body = f:read("*a")
+f:close()
+{headers}
+"""
+
+
+def wrk(
+    url: str, body: Path, headers: dict[str, str], conns: int, seconds: float
+) -> dict[str, float]:
+    script = body.with_suffix(".lua")
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    script.write_text(LUA.format(body=body, headers=lines))
+    threads = min(2, conns)
+    proc = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    out = proc.stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk failed on {url}: {proc.stderr or out}")
+    rps = float(found.group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: .*timeout (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": _ms(out, "50%"),
+        "p99_ms": _ms(out, "99%"),
+        "errors": float(errors.group(1)) if errors else 0.0,
+        "timeouts": float(sock.group(1)) if sock else 0.0,
+    }
+
+
+def _ms(text: str, pct: str) -> float:
+    m = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)\b", text)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def ensure_env(name: str) -> Path:
+    env = ENVS / name
+    python = env / "bin" / "python"
+    if not python.exists():
+        print(f"creating the {name} benchmark environment (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES[name]], check=True)
+    return env
+
+
+# -- what is served -----------------------------------------------------------------------
+def build_models(home: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    from sklearn.datasets import load_breast_cancer
+
+    from modelbay import Bay
+
+    frame = load_breast_cancer(as_frame=True).frame
+    with Bay(home=home) as bay:
+        bay.train(frame, "target", name="logistic", algorithm="logistic_regression", trials=1, cv=2)
+        bay.train(
+            frame,
+            "target",
+            name="forest",
+            algorithm="random_forest",
+            trials=1,
+            cv=2,
+            params={"n_estimators": 100},
+        )
+        models = {n: bay.load(n) for n in ("logistic", "forest")}
+    return models, frame.drop(columns="target")
+
+
+def write_bodies(tmp: Path, x: pd.DataFrame) -> dict[str, dict[str, tuple[Path, dict[str, str]]]]:
+    """Request bodies per protocol, for 1 row and for BIG rows."""
+    rng = np.random.default_rng(0)
+    big = x.iloc[rng.integers(0, len(x), BIG)].to_numpy()
+    one = x.head(1).to_numpy()
+    out: dict[str, dict[str, tuple[Path, dict[str, str]]]] = {}
+    for label, rows in (("1", one), (str(BIG), big)):
+        json_h = {"Content-Type": "application/json"}
+        v2 = {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "data": rows.ravel().tolist(),
+                }
+            ]
+        }
+        raw = rows.astype("<f4").tobytes()
+        head = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": list(rows.shape),
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": len(raw)},
+                    }
+                ],
+                "outputs": [{"name": "predict", "parameters": {"binary_data": True}}],
+            }
+        ).encode()
+        bodies = {
+            "v2-json": (v2, json_h),
+            "v2-binary": (
+                head + raw,
+                {
+                    "Content-Type": "application/octet-stream",
+                    "Inference-Header-Content-Length": str(len(head)),
+                },
+            ),
+            "v1": ({"instances": rows.tolist()}, json_h),
+            "mlflow": (
+                {"dataframe_split": {"columns": list(x.columns), "data": rows.tolist()}},
+                json_h,
+            ),
+            "bentoml": ({"input": rows.tolist()}, json_h),
+            "mlserver": (v2, json_h),
+        }
+        for proto, (body, headers) in bodies.items():
+            path = tmp / f"{proto}-{label}.body"
+            path.write_bytes(body if isinstance(body, bytes) else json.dumps(body).encode())
+            out.setdefault(proto, {})[label] = (path, headers)
+    return out
+
+
+def limits_of(model: Any, sess: Any, one: pd.DataFrame, big: pd.DataFrame) -> dict[str, float]:
+    x1, xb = one.to_numpy(np.float32), big.to_numpy(np.float32)
+    return {
+        "sklearn_1row_calls_s": rate(lambda: model.predict(one)),
+        "sklearn_rows_s": BIG * rate(lambda: model.predict(big)),
+        "onnx_1row_calls_s": rate(lambda: sess.run(None, {"input": x1})),
+        "onnx_rows_s": BIG * rate(lambda: sess.run(None, {"input": xb})),
+    }
+
+
+def in_process(models: dict[str, Any], x: pd.DataFrame, home: Path) -> dict[str, dict[str, float]]:
+    import onnxruntime as ort
+
+    from modelbay.registry.home import Registry
+
+    rng = np.random.default_rng(0)
+    big = x.iloc[rng.integers(0, len(x), BIG)].reset_index(drop=True)
+    out = {}
+    for name, predictor in models.items():
+        one = x.head(1)
+        v = predictor.version
+        with Registry(home=home) as reg:
+            graph = reg.models.load_object(v, "onnx")
+        sess = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+        out[name] = limits_of(predictor.model, sess, one, big)
+    return out
+
+
+# -- the servers ---------------------------------------------------------------------------
+def measure(
+    url: Callable[[str], str],
+    bodies: dict[str, tuple[Path, dict[str, str]]],
+    models: list[str],
+    conns: list[int],
+    seconds: float,
+) -> dict[str, dict[str, dict[str, float]]]:
+    res: dict[str, dict[str, dict[str, float]]] = {}
+    for m in models:
+        path, headers = bodies["1"]
+        check = httpx.post(url(m), content=path.read_bytes(), headers=headers, timeout=30)
+        if check.status_code != 200:
+            raise RuntimeError(f"{url(m)} answered {check.status_code}: {check.text[:300]}")
+        res[m] = {}
+        for c in conns:
+            res[m][f"1row@{c}"] = wrk(url(m), path, headers, c, seconds)
+        big_path, big_headers = bodies[str(BIG)]
+        r = wrk(url(m), big_path, big_headers, 8, seconds)
+        r["rows_s"] = r["rps"] * BIG
+        res[m][f"{BIG}rows@8"] = r
+    return res
+
+
+def modelbay_runs(
+    home: Path, bodies: Any, conns: list[int], seconds: float, tmp: Path
+) -> dict[str, Any]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env["MODELBAY_HOME"] = str(home)
+    out = {}
+    with server(
+        [str(BIN / "modelbay"), "serve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/v2/health/ready",
+        tmp,
+        env,
+        tmp / "modelbay.log",
+    ):
+        base = f"http://127.0.0.1:{port}"
+        routes = {
+            "v2-json": lambda m: f"{base}/v2/models/{m}/infer",
+            "v2-binary": lambda m: f"{base}/v2/models/{m}/infer",
+            "v1": lambda m: f"{base}/v1/models/{m}:predict",
+        }
+        for proto, url in routes.items():
+            out[f"modelbay {proto}"] = measure(
+                url, bodies[proto], ["logistic", "forest"], conns, seconds
+            )
+    return out
+
+
+def export(models: dict[str, Any], tmp: Path) -> dict[str, Path]:
+    """The same fitted models, as joblib files the other servers can load (bench only)."""
+    import joblib
+
+    from modelbay.optimize.onnx import positional_copy
+
+    paths = {}
+    for name, predictor in models.items():
+        path = tmp / f"{name}.joblib"
+        joblib.dump(positional_copy(predictor.model, predictor.signature.names), path)
+        paths[name] = path
+    return paths
+
+
+def competitor(
+    name: str, files: dict[str, Path], bodies: Any, conns: list[int], seconds: float, tmp: Path
+) -> dict[str, Any]:
+    env_dir = ensure_env(name)
+    py, tool = env_dir / "bin" / "python", env_dir / "bin" / name
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELBAY_", "VIRTUAL_ENV"))}
+    env["PATH"] = f"{env_dir / 'bin'}:{env.get('PATH', '')}"
+    results: dict[str, Any] = {}
+    for model, file in files.items():
+        work = tmp / f"{name}-{model}"
+        work.mkdir()
+        port = free_port()
+        if name == "mlflow":
+            subprocess.run(
+                [
+                    str(py),
+                    "-c",
+                    "import joblib, sys, mlflow.sklearn; "
+                    "mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2])",
+                    str(file),
+                    str(work / "model"),
+                ],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
+            argv = [
+                str(tool),
+                "models",
+                "serve",
+                "-m",
+                str(work / "model"),
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ]
+            ready, url = f"http://127.0.0.1:{port}/ping", f"http://127.0.0.1:{port}/invocations"
+        elif name == "bentoml":
+            (work / "service.py").write_text(
+                textwrap.dedent(f"""
+                import bentoml, joblib, numpy as np
+
+                @bentoml.service
+                class Model:
+                    def __init__(self) -> None:
+                        self.model = joblib.load({str(file)!r})
+
+                    @bentoml.api(batchable=True)
+                    def predict(self, input: np.ndarray) -> np.ndarray:
+                        return self.model.predict(input)
+            """)
+            )
+            argv = [str(tool), "serve", "service:Model", "--host", "127.0.0.1", "--port", str(port)]
+            ready, url = f"http://127.0.0.1:{port}/readyz", f"http://127.0.0.1:{port}/predict"
+        else:
+            shutil.copy(file, work / "model.joblib")
+            (work / "model-settings.json").write_text(
+                json.dumps(
+                    {
+                        "name": model,
+                        "implementation": "mlserver_sklearn.SKLearnModel",
+                        "parameters": {"uri": "./model.joblib"},
+                    }
+                )
+            )
+            (work / "settings.json").write_text(
+                json.dumps(
+                    {
+                        "host": "127.0.0.1",
+                        "http_port": port,
+                        "grpc_port": free_port(),
+                        "metrics_port": free_port(),
+                    }
+                )
+            )
+            argv = [str(tool), "start", str(work)]
+            ready = f"http://127.0.0.1:{port}/v2/models/{model}/ready"
+            url = f"http://127.0.0.1:{port}/v2/models/{model}/infer"
+        with server(argv, ready, work, env, work / "server.log"):
+            results.update(measure(lambda _m, u=url: u, bodies[name], [model], conns, seconds))
+    return {name: results}
+
+
+# -- report --------------------------------------------------------------------------------
+def report(limits: dict[str, Any], served: dict[str, Any], conns: list[int]) -> None:
+    print("\n### In-process limits (this machine, this run)\n")
+    print(
+        "| model | sklearn 1 row calls/s | sklearn rows/s (1,000-row) | ONNX 1 row calls/s | ONNX rows/s (1,000-row) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for m, r in limits.items():
+        print(
+            f"| {m} | {r['sklearn_1row_calls_s']:,.0f} | {r['sklearn_rows_s']:,.0f} | "
+            f"{r['onnx_1row_calls_s']:,.0f} | {r['onnx_rows_s']:,.0f} |"
+        )
+    print(
+        f"\n### Served, 1-row requests (req/s, p50/p99 ms) and {BIG:,}-row requests at 8 connections\n"
+    )
+    head = " | ".join(f"{c} conn" for c in conns)
+    print(f"| server / route | model | {head} | {BIG:,} rows: rows/s | errors |")
+    print("| --- | --- |" + " ---: |" * (len(conns) + 2))
+    for who, models in served.items():
+        for m, runs in models.items():
+            cells = [
+                f"{runs[f'1row@{c}']['rps']:,.0f} ({runs[f'1row@{c}']['p50_ms']:.1f}/"
+                f"{runs[f'1row@{c}']['p99_ms']:.1f})"
+                for c in conns
+            ]
+            errors = sum(r["errors"] + r["timeouts"] for r in runs.values())
+            print(
+                f"| {who} | {m} | "
+                + " | ".join(cells)
+                + f" | {runs[f'{BIG}rows@8']['rows_s']:,.0f} | {errors:.0f} |"
+            )
+    print("\n### Targets\n")
+    top = max(conns)
+    others = {k: v for k, v in served.items() if not k.startswith("modelbay")}
+    ours = served.get("modelbay v2-json", {})
+    for m in ("logistic", "forest"):
+        if not ours.get(m):
+            continue
+        mine = ours[m][f"1row@{top}"]
+        if others:
+            best_name, best = max(
+                ((k, v[m][f"1row@{top}"]) for k, v in others.items() if m in v),
+                key=lambda kv: kv[1]["rps"],
+            )
+            worst_p99 = min(v[m][f"1row@{top}"]["p99_ms"] for v in others.values() if m in v)
+            print(
+                f"- {m}, 1 row @ {top} conn: modelbay {mine['rps']:,.0f} req/s = "
+                f"{mine['rps'] / best['rps']:.1f}x the best other ({best_name}, {best['rps']:,.0f}); "
+                f"p99 {mine['p99_ms']:.1f} ms vs lowest other {worst_p99:.1f} ms (target: >= 3x, lower p99)"
+            )
+        ratio = mine["rps"] / limits[m]["sklearn_1row_calls_s"]
+        print(
+            f"- {m}, served 1-row req/s / in-process scikit-learn calls/s = {ratio:.1f}x (target for the forest: > 1)"
+        )
+        if "mlserver" in others and m in others["mlserver"]:
+            r = ours[m][f"{BIG}rows@8"]["rows_s"] / others["mlserver"][m][f"{BIG}rows@8"]["rows_s"]
+            print(f"- {m}, {BIG:,}-row JSON rows/s vs MLServer: {r:.1f}x (target >= 1.5x)")
+        binary = served.get("modelbay v2-binary", {}).get(m)
+        if binary:
+            r = binary[f"{BIG}rows@8"]["rows_s"] / limits[m]["onnx_rows_s"]
+            print(
+                f"- {m}, {BIG:,}-row binary rows/s vs in-process ONNX rows/s: {r:.0%} (target >= 50%)"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--connections", default="1,8,64")
+    parser.add_argument(
+        "--competitors", default="mlflow,bentoml,mlserver", help="comma list, or 'none'"
+    )
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "serve.json")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk (make bench-serve installs it)")
+    conns = [int(c) for c in args.connections.split(",")]
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        home = tmp / "home"
+        models, x = build_models(home)
+        bodies = write_bodies(tmp, x)
+        limits = in_process(models, x, home)
+        served = modelbay_runs(home, bodies, conns, args.duration, tmp)
+        files = export(models, tmp)
+        for name in [c for c in args.competitors.split(",") if c and c != "none"]:
+            try:
+                served.update(competitor(name, files, bodies, conns, args.duration, tmp))
+            except Exception as exc:  # one broken competitor must not hide the others
+                print(f"{name}: not measured: {exc}", file=sys.stderr)
+        report(limits, served, conns)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"limits": limits, "served": served}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
