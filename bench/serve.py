@@ -49,7 +49,8 @@ BIN = Path(sys.executable).parent
 PACKAGES = {
     "mlflow": ["mlflow", "scikit-learn"],
     "bentoml": ["bentoml", "scikit-learn"],
-    "mlserver": ["mlserver", "mlserver-sklearn", "scikit-learn"],
+    # MLServer 1.7's inference pool dies at start with uvloop >= 0.21 ("no current event loop")
+    "mlserver": ["mlserver", "mlserver-sklearn", "scikit-learn", "uvloop<0.21"],
 }
 BIG = 1000
 
@@ -359,8 +360,10 @@ def competitor(
                 [
                     str(py),
                     "-c",
-                    "import joblib, sys, mlflow.sklearn; "
-                    "mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2])",
+                    # MLflow 3 saves with skops and wants the reviewed types named
+                    "import joblib, sys, mlflow.sklearn, skops.io as sio; "
+                    "m = joblib.load(sys.argv[1]); mlflow.sklearn.save_model(m, sys.argv[2], "
+                    "skops_trusted_types=sio.get_untrusted_types(data=sio.dumps(m)))",
                     str(file),
                     str(work / "model"),
                 ],

@@ -1,9 +1,10 @@
 """Adaptive batching: concurrent requests for one deployment share one model call.
 
 The first waiting request opens a batch; others join until ``max_batch`` rows are
-in it or ``max_wait_ms`` has passed since it opened, whichever comes first. When the
-previous call served a single request and nothing else is queued, there is no one
-to wait for: the request goes at once (no added latency at low load). The
+in it, or as many requests as shared the previous call (the concurrency seen
+lately), or ``max_wait_ms`` has passed since it opened, whichever comes first.
+When the previous call served a single request and nothing else is queued, there
+is no one to wait for: the request goes at once (no added latency at low load). The
 model runs in a worker thread while the next batch fills. Results are split back
 in order. If a merged call fails, each request is retried alone so that one bad
 request cannot fail its neighbours.
@@ -58,7 +59,7 @@ class Batcher:
         self.executor = executor
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pending_rows = 0
-        self._full = asyncio.Event()
+        self._arrived = asyncio.Event()  # set by every submit
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_requests = 0  # requests in the previous call: is anyone else around?
@@ -76,14 +77,13 @@ class Batcher:
         else:
             self._queue.put_nowait(item)
             self._pending_rows += len(rows)
-            if self._pending_rows >= self.max_batch:
-                self._full.set()
+            self._arrived.set()
         return await item.future
 
     async def close(self) -> None:
         """Finish what is queued, then stop."""
         self._closing = True
-        self._full.set()
+        self._arrived.set()
         if self._task is not None:
             await self._queue.join()
             self._task.cancel()
@@ -97,18 +97,24 @@ class Batcher:
             first = await self._queue.get()
             batch = [first]
             rows = len(first.rows)
-            # Wait for company only when there was some last time; a lone caller goes at once,
-            # and under load requests pile up anyway while the previous call runs.
-            wait = self.max_wait if self._last_requests > 1 or not self._queue.empty() else 0.0
+            # How many requests to wait for: as many as shared the previous call (the
+            # concurrency seen lately), never past max_wait. A lone caller goes at once.
+            target = self._last_requests
+            wait = self.max_wait if target > 1 or not self._queue.empty() else 0.0
             deadline = first.enqueued + wait
             while rows < self.max_batch:
                 rows += self._drain(batch, rows)
                 remaining = deadline - time.perf_counter()
-                if rows >= self.max_batch or remaining <= 0 or self._closing:
+                if (
+                    rows >= self.max_batch
+                    or remaining <= 0
+                    or self._closing
+                    or (len(batch) >= target and self._queue.empty())
+                ):
                     break
-                self._full.clear()
+                self._arrived.clear()
                 try:
-                    await asyncio.wait_for(self._full.wait(), remaining)
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
                 except TimeoutError:
                     rows += self._drain(batch, rows)
                     break
