@@ -56,12 +56,13 @@ async def predict_v1(plane: DataPlane, name: str, body: bytes, query_proba: bool
         bool(params.get("probabilities")) if isinstance(params, dict) else False
     )
     result = await plane.predict_frame(name, rows, proba=proba)
+    labels = result.outputs.predict
     out: dict[str, Any] = {
-        "predictions": result.outputs.predict.tolist(),
+        "predictions": labels if labels.dtype.kind in "fib" else labels.tolist(),
         "model_name": name,
         "model_version": str(result.served.version.version),
     }
     if proba and result.outputs.proba is not None:
-        out["probabilities"] = result.outputs.proba.tolist()
+        out["probabilities"] = result.outputs.proba
         out["classes"] = result.served.version.signature.output.classes
     return 200, JSON, orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), {}

@@ -96,10 +96,11 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     raw_inputs = doc.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise _bad("'inputs' must be a non-empty list of tensors")
+    bools = b"true" in head or b"false" in head  # else no value can be a JSON boolean
     offset = 0
     inputs = []
     for i, raw in enumerate(raw_inputs):
-        tensor, used = _tensor(raw, i, binary[offset:])
+        tensor, used = _tensor(raw, i, binary[offset:], bools)
         offset += used
         inputs.append(tensor)
     if offset != len(binary):
@@ -125,7 +126,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     )
 
 
-def _tensor(raw: Any, i: int, binary: memoryview) -> tuple[Tensor, int]:
+def _tensor(raw: Any, i: int, binary: memoryview, bools: bool = True) -> tuple[Tensor, int]:
     if not isinstance(raw, dict):
         raise _bad(f"inputs[{i}] must be an object with name, shape, datatype and data")
     name, shape, datatype = raw.get("name"), raw.get("shape"), raw.get("datatype")
@@ -148,10 +149,23 @@ def _tensor(raw: Any, i: int, binary: memoryview) -> tuple[Tensor, int]:
         return Tensor(name, shape, datatype, data, params), size
     if "data" not in raw:
         raise _bad(f"{where}: 'data' is missing (or send it as binary with binary_data_size)")
-    return Tensor(name, shape, datatype, _from_json(raw["data"], datatype, count, where), params), 0
+    data = _from_json(raw["data"], datatype, count, where, bools)
+    return Tensor(name, shape, datatype, data, params), 0
 
 
-def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
+def _from_json(data: Any, datatype: str, count: int, where: str, bools: bool = True) -> np.ndarray:
+    """A tensor's JSON data as an array. ``bools``: the body may hold true/false somewhere."""
+    dtype = DATATYPES[datatype]
+    if dtype is not None and datatype != "BOOL" and not bools:
+        # The fast path: numpy converts the (nested) list in C; null becomes NaN in floats.
+        try:
+            arr = np.array(data, dtype=np.float64 if dtype.kind == "f" else dtype).ravel()
+        except (TypeError, ValueError, OverflowError):
+            arr = None  # strings, nulls in integers or ragged lists: the careful path says which
+        if arr is not None:
+            if arr.size != count:
+                raise _bad(f"{where}: shape says {count} elements, data has {arr.size}")
+            return arr
     flat = _flatten(data)
     if len(flat) != count:
         raise _bad(f"{where}: shape says {count} elements, data has {len(flat)}")
@@ -159,7 +173,6 @@ def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
         return np.asarray(
             [v if isinstance(v, str) or v is None else _text(v, where) for v in flat], dtype=object
         )
-    dtype = DATATYPES[datatype]
     assert dtype is not None
     try:
         if datatype == "BOOL":
@@ -307,7 +320,9 @@ def output_tensors(outputs: Outputs, requested: list[str], want_proba: bool) -> 
     return tensors
 
 
-def _json_data(arr: np.ndarray) -> list[Any]:
+def _json_data(arr: np.ndarray) -> Any:
+    if arr.dtype.kind in "fib":  # orjson writes numeric numpy arrays itself, fast
+        return np.ascontiguousarray(arr.ravel())
     if arr.dtype == object:
         return [
             v if isinstance(v, str | int | float | bool) or v is None else str(v)
