@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: quickstart test check lint typecheck pytest bench clean install
+.PHONY: quickstart test check lint typecheck pytest bench bench-serve clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train.py
+
+## Serving benchmark: modelbay vs MLflow, BentoML, MLServer under wrk on 127.0.0.1.
+bench-serve: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

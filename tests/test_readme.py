@@ -49,3 +49,24 @@ def test_the_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert [v.version for v in bay.models.versions("wine")] == [1, 2, 3]
         assert bay.models.get("wine@champion").version == 3
         assert bay.models.get("wine@candidate").version == 3
+
+    serving = blocks("bash")[2].replace("8000", str(_free_port()))
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    proc = subprocess.run(
+        ["bash", "-c", "set -e\n" + serving], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert (
+        '{"ready":true}' in out and '"predictions":[0]' in out and '"name":"predict_proba"' in out
+    )
+    assert "deployment wine-prod -> wine@champion (now wine:3" in out
+    assert out.count("\n") > 178  # 178 predictions from the server, in CSV
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
