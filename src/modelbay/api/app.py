@@ -43,6 +43,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await manager.start()
+        grpc_server = None
+        if s.grpc_port:
+            from modelbay.api.grpc import build_grpc_server
+
+            grpc_server = build_grpc_server(plane, s.grpc_host, s.grpc_port)
+            await grpc_server.start()
         # Everything alive now (libraries, the registry) lives as long as the server:
         # keep it out of the collector's way, so a collection does not stall requests.
         gc.collect()
@@ -50,6 +56,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=2)
             await manager.stop()
             if own:
                 registry.close()

@@ -17,6 +17,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for HTTP.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    grpc_port: Annotated[
+        int, typer.Option(help="Also serve Open Inference Protocol gRPC on this port (extra grpc).")
+    ] = 0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve every model of the registry over HTTP (Open Inference Protocol v2, /v1, /api)."""
@@ -25,6 +28,12 @@ def serve(
     home = (ctx.find_root().obj or {}).get("home")
     if home is not None:
         os.environ["MODELBAY_HOME"] = str(home)  # worker processes read settings from MODELBAY_*
+    if grpc_port:
+        from modelbay.serve.grpc_messages import messages
+
+        messages()  # a missing grpc extra fails here, with the install line, not in a worker
+        os.environ["MODELBAY_GRPC_PORT"] = str(grpc_port)
+        os.environ["MODELBAY_GRPC_HOST"] = host
     console_for(ctx).print(f"modelbay serving on http://{host}:{port} (docs at /docs)")
     uvicorn.run(
         "modelbay.api.app:create_app_from_env",

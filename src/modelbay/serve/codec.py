@@ -29,8 +29,10 @@ __all__ = [
     "Tensor",
     "decode_request",
     "encode_response",
+    "from_binary",
     "output_tensors",
     "rows_from_tensors",
+    "to_binary",
 ]
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -145,7 +147,7 @@ def _tensor(raw: Any, i: int, binary: memoryview, bools: bool = True) -> tuple[T
     if size is not None:
         if not isinstance(size, int) or size < 0 or size > len(binary):
             raise _bad(f"{where}: binary_data_size {size!r} does not fit the binary data sent")
-        data = _from_binary(bytes(binary[:size]), datatype, count, where)
+        data = from_binary(bytes(binary[:size]), datatype, count, where)
         return Tensor(name, shape, datatype, data, params), size
     if "data" not in raw:
         raise _bad(f"{where}: 'data' is missing (or send it as binary with binary_data_size)")
@@ -217,7 +219,8 @@ def _flatten(data: Any) -> list[Any]:
     return out
 
 
-def _from_binary(raw: bytes, datatype: str, count: int, where: str) -> np.ndarray:
+def from_binary(raw: bytes, datatype: str, count: int, where: str) -> np.ndarray:
+    """A tensor from raw little-endian bytes (BYTES: 4-byte length + data per element)."""
     if datatype == "BYTES":
         items, pos = [], 0
         while pos < len(raw):
@@ -331,7 +334,8 @@ def _json_data(arr: np.ndarray) -> Any:
     return arr.ravel().tolist()
 
 
-def _binary(t: Tensor) -> bytes:
+def to_binary(t: Tensor) -> bytes:
+    """A tensor as raw little-endian bytes (the binary extension's and gRPC's raw form)."""
     if t.datatype == "BYTES":
         parts = []
         for v in t.data.ravel():
@@ -351,7 +355,7 @@ def encode_response(
     for t in tensors:
         entry: dict[str, Any] = {"name": t.name, "shape": t.shape, "datatype": t.datatype}
         if all_binary or t.name in binary:
-            raw = _binary(t)
+            raw = to_binary(t)
             chunks.append(raw)
             entry["parameters"] = {"binary_data_size": len(raw)}
         else:

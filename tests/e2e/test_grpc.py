@@ -1,0 +1,133 @@
+"""Open Inference Protocol over gRPC, on a real server, with Triton's unmodified client.
+
+Every model kind of the shared serving registry is asked over gRPC and over REST;
+both must give the in-process predictions.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import tritonclient.grpc as tg
+from tritonclient.utils import InferenceServerException
+
+from modelbay import Bay
+from tests.conftest import MODELS
+from tests.e2e.test_server import free_port
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def endpoints(serve_home: Path) -> Iterator[tuple[str, str]]:
+    http, grpc_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env["MODELBAY_HOME"] = str(serve_home)
+    log = open(serve_home / "grpc-server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [BIN / "modelbay", "serve", "--port", str(http), "--grpc-port", str(grpc_port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{http}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield url, f"127.0.0.1:{grpc_port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def grpc_inputs(rows: pd.DataFrame) -> list[tg.InferInput]:
+    out = []
+    for name in rows.columns:
+        col = rows[name]
+        if pd.api.types.is_bool_dtype(col.dtype):
+            arr, dt = col.to_numpy(dtype=bool), "BOOL"
+        elif pd.api.types.is_numeric_dtype(col.dtype):
+            arr, dt = col.to_numpy(dtype=np.float64), "FP64"
+        else:
+            arr, dt = np.array([str(v).encode() for v in col], dtype=np.object_), "BYTES"
+        inp = tg.InferInput(name, [len(col)], dt)
+        inp.set_data_from_numpy(arr)
+        out.append(inp)
+    return out
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_grpc_and_rest_equal_in_process(
+    endpoints: tuple[str, str], serve_bay: Bay, serve_data: dict[str, pd.DataFrame], name: str
+) -> None:
+    url, target = endpoints
+    rows = serve_data[name]
+    labels = [c for c in rows.columns if not pd.api.types.is_numeric_dtype(rows[c].dtype)]
+    rows = rows.dropna(subset=labels).head(30).reset_index(drop=True)  # BYTES has no null
+    predictor = serve_bay.load(name)
+    task = predictor.version.task
+    want = predictor.predict(rows)
+    client = tg.InferenceServerClient(target)
+    outputs = [tg.InferRequestedOutput("predict")]
+    if task == "classification":
+        outputs.append(tg.InferRequestedOutput("predict_proba"))
+    result = client.infer(name, grpc_inputs(rows), outputs=outputs)
+    got = result.as_numpy("predict")
+    rest = httpx.post(
+        f"{url}/v1/models/{name}:predict",
+        timeout=30,
+        json={"instances": rows.astype(object).where(rows.notna(), None).to_dict("records")},
+    )
+    assert rest.status_code == 200, rest.text
+    if task == "regression":
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+        np.testing.assert_allclose(rest.json()["predictions"], want, rtol=1e-4)
+    else:
+        decoded = [v.decode() if isinstance(v, bytes) else v for v in got.tolist()]
+        assert [str(v) for v in decoded] == [str(v) for v in want]
+        assert [str(v) for v in rest.json()["predictions"]] == [str(v) for v in want]
+    if task == "classification":
+        np.testing.assert_allclose(
+            result.as_numpy("predict_proba"), predictor.predict_proba(rows).to_numpy(), atol=1e-4
+        )
+    client.close()
+
+
+def test_grpc_metadata_health_and_errors(
+    endpoints: tuple[str, str], serve_data: dict[str, pd.DataFrame]
+) -> None:
+    _, target = endpoints
+    client = tg.InferenceServerClient(target)
+    assert (
+        client.is_server_live() and client.is_server_ready() and client.is_model_ready("bc-forest")
+    )
+    assert client.get_server_metadata().name == "modelbay"
+    meta = client.get_model_metadata("bc-forest")
+    assert meta.platform == "onnxruntime_onnx" and len(meta.inputs) == 30
+    rows = serve_data["bc-forest"].head(2)
+    with pytest.raises(InferenceServerException, match="NOT_FOUND"):
+        client.infer("ghost", grpc_inputs(rows))
+    with pytest.raises(InferenceServerException, match="missing column"):
+        client.infer("bc-forest", grpc_inputs(rows.drop(columns="mean radius")))
+    bad = tg.InferInput("x", [1, 30], "FP64")
+    bad.set_data_from_numpy(np.full((1, 30), np.inf))
+    with pytest.raises(InferenceServerException, match="infinite value"):
+        client.infer("bc-forest", [bad])
+    ok = client.infer("bc-forest", grpc_inputs(rows))
+    assert ok.as_numpy("predict").shape == (2,)
+    client.close()
