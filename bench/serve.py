@@ -10,7 +10,8 @@ trained by modelbay on breast cancer (569 x 30). The run measures, on this machi
 2. ``modelbay serve`` (default settings, one worker) under ``wrk`` on 127.0.0.1:
    1-row requests at 1, 8 and 64 connections (req/s, p50, p99) and 1,000-row requests
    at 8 connections (rows/s), through v2 REST JSON, v2 REST binary tensors and the
-   convenience route;
+   convenience route; and over gRPC with ``bench/grpc_load.py`` (Triton's async client
+   in its own process: a Python client, so its figures are a lower bound);
 3. the same load against MLflow's scoring server, BentoML and MLServer serving the
    same fitted model, each installed into its own environment under
    ``bench/.envs`` (created on first run) and started with its default settings.
@@ -302,20 +303,50 @@ def measure(
     return res
 
 
+def grpc_measure(
+    target: str, models: list[str], conns: list[int], seconds: float
+) -> dict[str, Any]:
+    """The same shape of figures as ``measure``, from bench/grpc_load.py in its own process."""
+
+    def run(model: str, rows: int, c: int) -> dict[str, float]:
+        argv = [
+            sys.executable,
+            str(HERE / "grpc_load.py"),
+            "--target",
+            target,
+            "--model",
+            model,
+            "--rows",
+            str(rows),
+            "--conns",
+            str(c),
+            "--seconds",
+            str(seconds),
+        ]
+        out = subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 120, check=True
+        )
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    res: dict[str, Any] = {}
+    for m in models:
+        res[m] = {f"1row@{c}": run(m, 1, c) for c in conns}
+        big = run(m, BIG, 8)
+        big["rows_s"] = big["rps"] * BIG
+        res[m][f"{BIG}rows@8"] = big
+    return res
+
+
 def modelbay_runs(
     home: Path, bodies: Any, conns: list[int], seconds: float, tmp: Path
 ) -> dict[str, Any]:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env["MODELBAY_HOME"] = str(home)
     out = {}
-    with server(
-        [str(BIN / "modelbay"), "serve", "--port", str(port)],
-        f"http://127.0.0.1:{port}/v2/health/ready",
-        tmp,
-        env,
-        tmp / "modelbay.log",
-    ):
+    argv = [str(BIN / "modelbay"), "serve", "--port", str(port), "--grpc-port", str(grpc_port)]
+    ready = f"http://127.0.0.1:{port}/v2/health/ready"
+    with server(argv, ready, tmp, env, tmp / "modelbay.log"):
         base = f"http://127.0.0.1:{port}"
         routes = {
             "v2-json": lambda m: f"{base}/v2/models/{m}/infer",
@@ -326,6 +357,9 @@ def modelbay_runs(
             out[f"modelbay {proto}"] = measure(
                 url, bodies[proto], ["logistic", "forest"], conns, seconds
             )
+        out["modelbay grpc (python client)"] = grpc_measure(
+            f"127.0.0.1:{grpc_port}", ["logistic", "forest"], conns, seconds
+        )
     return out
 
 

@@ -10,7 +10,7 @@ from modelbay import Bay, ModelbayError, ValidationError
 from modelbay.serve.runtimes import OnnxRuntime, SklearnRuntime, runtime_for
 from tests.conftest import MODELS
 
-ONNX_MODELS = [n for n in MODELS if n not in ("iris-boosting", "churn")]
+ONNX_MODELS = [n for n in MODELS if n != "churn"]  # churn has text and dates
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -48,11 +48,10 @@ def check(bay: Bay, rows: pd.DataFrame, name: str, cls: type) -> None:
 
 def test_runtime_choice_follows_the_parity_check(serve_bay: Bay) -> None:
     assert runtime_for(serve_bay.models.get("bc-forest")).name == "onnx"
-    boosted = serve_bay.models.get("iris-boosting")
-    assert runtime_for(boosted).name == "sklearn"
-    assert (
-        boosted.serving["runtime"] == "sklearn" and "conversion failed" in boosted.serving["reason"]
-    )
+    for name in MODELS:
+        v = serve_bay.models.get(name)
+        assert runtime_for(v).name == v.serving["runtime"]
+        assert (v.serving["runtime"] == "onnx") == ("onnx" in v.artifacts)
     churn = serve_bay.models.get("churn")
     assert "non-numeric inputs" in churn.serving["reason"]
     assert runtime_for(serve_bay.models.get("bc-forest"), "sklearn").name == "sklearn"
