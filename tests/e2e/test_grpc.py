@@ -6,10 +6,6 @@ both must give the in-process predictions.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,37 +18,14 @@ from tritonclient.utils import InferenceServerException
 
 from modelbay import Bay
 from tests.conftest import MODELS
-from tests.e2e.test_server import free_port
-
-BIN = Path(sys.executable).parent
+from tests.e2e.servers import free_port, running_server
 
 
 @pytest.fixture(scope="module")
 def endpoints(serve_home: Path) -> Iterator[tuple[str, str]]:
-    http, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-    env["MODELBAY_HOME"] = str(serve_home)
-    log = open(serve_home / "grpc-server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [BIN / "modelbay", "serve", "--port", str(http), "--grpc-port", str(grpc_port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{http}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    grpc_port = free_port()
+    with running_server(serve_home, "--grpc-port", str(grpc_port)) as url:
         yield url, f"127.0.0.1:{grpc_port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def grpc_inputs(rows: pd.DataFrame) -> list[tg.InferInput]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,14 +14,7 @@ import pandas as pd
 import pytest
 
 from modelbay import Bay, Client, NotFoundError, SchemaError
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.servers import BIN, running_server
 
 
 @pytest.fixture(scope="module")
@@ -36,32 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     with Bay(home=home) as bay:
         bay.train(cancer, "target", name="cancer", algorithm="logistic_regression", trials=1, cv=2)
         bay.train(cancer, "target", name="cancer", algorithm="random_forest", trials=1, cv=2)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-    env.update(MODELBAY_HOME=str(home), MODELBAY_POLL_INTERVAL_S="0.2")
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [BIN / "modelbay", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError((home / "server.log").read_text())
+    with running_server(home, MODELBAY_POLL_INTERVAL_S="0.2") as url:
         yield url, home
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

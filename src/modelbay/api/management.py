@@ -9,10 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from modelbay.registry.home import Registry
-from modelbay.registry.records import Deployment, ModelVersion
+from modelbay.registry.records import Deployment
 from modelbay.serve.manager import DeploymentManager
 
-__all__ = ["router", "version_view"]
+__all__ = ["router"]
 
 
 class DeploymentSpec(BaseModel):
@@ -28,27 +28,6 @@ class DeploymentSpec(BaseModel):
 
 class AliasSpec(BaseModel):
     version: int = Field(ge=1)
-
-
-def version_view(v: ModelVersion) -> dict[str, Any]:
-    return {
-        "model": v.model,
-        "version": v.version,
-        "ref": v.ref,
-        "task": v.task,
-        "algorithm": v.algorithm,
-        "aliases": list(v.aliases),
-        "metrics": v.metrics,
-        "params": v.params,
-        "lineage": v.lineage,
-        "signature": v.signature.to_dict(),
-        "serving": v.serving,
-        "artifacts": {
-            r: {"sha256": a.digest, "format": a.format, "size": a.size}
-            for r, a in v.artifacts.items()
-        },
-        "created_at": v.created_at.isoformat() if v.created_at else None,
-    }
 
 
 def deployment_view(d: Deployment, manager: DeploymentManager) -> dict[str, Any]:
@@ -89,18 +68,17 @@ def router(registry: Registry, manager: DeploymentManager) -> APIRouter:
 
     @r.get("/models/{name}/versions")
     async def list_versions(name: str) -> list[dict[str, Any]]:
-        return [version_view(v) for v in await asyncio.to_thread(registry.models.versions, name)]
+        return [v.to_dict() for v in await asyncio.to_thread(registry.models.versions, name)]
 
     @r.get("/models/{name}/versions/{version}")
     async def get_version(name: str, version: int) -> dict[str, Any]:
-        return version_view(
-            await asyncio.to_thread(registry.models.get, f"{name}:{max(version, 0)}")
-        )
+        found = await asyncio.to_thread(registry.models.get, f"{name}:{max(version, 0)}")
+        return found.to_dict()
 
     @r.put("/models/{name}/aliases/{alias}")
     async def set_alias(name: str, alias: str, spec: AliasSpec) -> dict[str, Any]:
         v = await asyncio.to_thread(registry.models.set_alias, name, alias, spec.version)
-        return version_view(v)
+        return v.to_dict()
 
     @r.delete("/models/{name}/aliases/{alias}", status_code=204)
     async def delete_alias(name: str, alias: str) -> None:

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from modelbay.cli.common import console_for, fmt, metric_line, open_bay, print_json, table
-from modelbay.registry.records import ModelVersion
 
 models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
 alias_app = typer.Typer(
@@ -45,7 +44,7 @@ def show(
     with open_bay(ctx) as bay:
         v = bay.models.get(ref)
         if as_json:
-            print_json(_as_dict(v))
+            print_json(v.to_dict())
             return
         console.print(
             f"[bold]{v.ref}[/] {v.algorithm} ({v.task}, {v.flavor}/{v.artifact_format}, "
@@ -71,28 +70,6 @@ def show(
                 [[c.name, c.kind, c.dtype, c.nullable] for c in v.signature.inputs],
             )
         )
-
-
-def _as_dict(v: ModelVersion) -> dict[str, object]:
-    return {
-        "ref": v.ref,
-        "model": v.model,
-        "version": v.version,
-        "task": v.task,
-        "algorithm": v.algorithm,
-        "flavor": v.flavor,
-        "aliases": list(v.aliases),
-        "metrics": v.metrics,
-        "params": v.params,
-        "lineage": v.lineage,
-        "signature": v.signature.to_dict(),
-        "artifact": {
-            "sha256": v.artifact_digest,
-            "format": v.artifact_format,
-            "size": v.artifact_size,
-        },
-        "created_at": v.created_at,
-    }
 
 
 def versions(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")]) -> None:

@@ -75,6 +75,28 @@ class ModelVersion:
     def ref(self) -> str:
         return f"{self.model}:{self.version}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (without the reference statistics, which can be large)."""
+        return {
+            "ref": self.ref,
+            "model": self.model,
+            "version": self.version,
+            "task": self.task,
+            "algorithm": self.algorithm,
+            "flavor": self.flavor,
+            "aliases": list(self.aliases),
+            "metrics": self.metrics,
+            "params": self.params,
+            "lineage": self.lineage,
+            "signature": self.signature.to_dict(),
+            "serving": self.serving,
+            "artifacts": {
+                role: {"sha256": a.digest, "format": a.format, "size": a.size}
+                for role, a in self.artifacts.items()
+            },
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
 
 @dataclass(frozen=True)
 class TrainingRun:
