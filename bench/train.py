@@ -7,7 +7,8 @@ same ``auto`` search as ``modelbay quickstart``, then prints:
 
 1. trial throughput, overall and per algorithm;
 2. the split of one ``Bay.train`` call: search, final fit, holdout scoring, reference
-   statistics, skops serialization, zstd, AES-256-GCM, blob write, database write;
+   statistics, skops serialization, zstd, AES-256-GCM, blob write, ONNX compilation with
+   its parity check, database write;
 3. load time back from the registry (lookup, read + decrypt + decompress + sha256,
    safe skops load) against the in-process limit: ``skops.io.loads`` of the same
    plaintext bytes with no registry around it.
@@ -89,6 +90,7 @@ def report(bay: Bay, frame: Any, trials: int, repeats: int) -> None:
         ("compress (zstd)", t["compress_s"]),
         ("encrypt (AES-256-GCM)", t["encrypt_s"]),
         ("blob write (fsync + rename)", t["write_s"]),
+        ("compile to ONNX + parity check", t.get("compile_s", 0.0)),
         ("registry row (DB commit)", t["db_s"]),
     ]
     print(f"\nchosen: {version.algorithm}; artifact {version.artifact_size} bytes\n")
