@@ -8,8 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from modelbay.api.body import read_body
 from modelbay.api.errors import json_response
-from modelbay.api.handlers import infer_v2
-from modelbay.errors import SchemaError
+from modelbay.api.handlers import infer_v2, parse_version
 from modelbay.serve.codec import HEADER_LENGTH
 from modelbay.serve.dataplane import DataPlane
 
@@ -98,7 +97,7 @@ def router(plane: DataPlane, max_body: int) -> APIRouter:
 
     @r.get("/v2/models/{name}/versions/{version}")
     async def version_metadata(name: str, version: int) -> dict[str, Any]:
-        return await plane.model_metadata(name, _positive(version))
+        return await plane.model_metadata(name, parse_version(str(version)))
 
     @r.get("/v2/models/{name}/ready")
     async def model_ready(name: str) -> dict[str, Any]:
@@ -106,7 +105,7 @@ def router(plane: DataPlane, max_body: int) -> APIRouter:
 
     @r.get("/v2/models/{name}/versions/{version}/ready")
     async def version_ready(name: str, version: int) -> dict[str, Any]:
-        return {"name": name, "ready": await plane.model_ready(name, _positive(version))}
+        return {"name": name, "ready": await plane.model_ready(name, parse_version(str(version)))}
 
     async def infer(request: Request, name: str, version: int | None) -> Response:
         body = await read_body(request, max_body)
@@ -121,12 +120,6 @@ def router(plane: DataPlane, max_body: int) -> APIRouter:
 
     @r.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=INFER_REQUEST)
     async def infer_version(request: Request, name: str, version: int) -> Response:
-        return await infer(request, name, _positive(version))
+        return await infer(request, name, parse_version(str(version)))
 
     return r
-
-
-def _positive(version: int) -> int:
-    if version < 1:
-        raise SchemaError(f"version {version} is not a version number (they start at 1)")
-    return version

@@ -9,7 +9,6 @@ transformers, reviewed by hand); nothing is deserialized before that check passe
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from typing import Any, Protocol
 
@@ -106,9 +105,3 @@ def get_format(name: str) -> Format:
         raise ValidationError(
             f"unknown artifact format {name!r}; known: {', '.join(FORMATS)}"
         ) from None
-
-
-def timed_dumps(fmt: Format, obj: Any) -> tuple[bytes, float]:
-    t0 = time.perf_counter()
-    data = fmt.dumps(obj)
-    return data, time.perf_counter() - t0

@@ -15,7 +15,6 @@ import gc
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -74,8 +73,6 @@ class DeploymentManager:
         self._locks: dict[tuple[str, int | None], asyncio.Lock] = {}
         self._generation = -1
         self._poller: asyncio.Task[None] | None = None
-        self.swaps = 0
-        self.on_swap: list[Callable[[Served, Served], None]] = []
 
     # -- life cycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -203,8 +200,5 @@ class DeploymentManager:
             fresh = await self._build(served.name, deployment, mv, pinned=False)
             self._served[key] = fresh  # the swap: later requests see the new one
             swaps += 1
-            self.swaps += 1
-            for hook in self.on_swap:
-                hook(served, fresh)
             await self._retire(served)  # drains what was queued on the old one
         return swaps
