@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -124,3 +127,32 @@ def test_a_request_bigger_than_max_batch_goes_alone(rows: int) -> None:
         await b.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_full_batches_run_side_by_side_up_to_the_concurrency(concurrency: int) -> None:
+    """Two batches that are each full are called at once when two slots are free."""
+    in_flight, peak = 0, 0
+    lock = threading.Lock()
+
+    def slow(rows: pd.DataFrame, proba: bool) -> Outputs:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.15)
+        with lock:
+            in_flight -= 1
+        return Outputs(rows["x"].to_numpy() * 2)
+
+    async def main() -> None:
+        pool = ThreadPoolExecutor(max_workers=2)
+        b = Batcher(slow, max_batch=2, max_wait_ms=1, executor=pool, concurrency=concurrency)
+        b.start()
+        results = await asyncio.gather(*[b.submit(frame(i, i)) for i in range(4)])
+        assert [r[0].predict.tolist() for r in results] == [[2 * i, 2 * i] for i in range(4)]
+        await b.close()
+        pool.shutdown()
+
+    run(main())
+    assert peak == concurrency

@@ -5,8 +5,9 @@ in it, or as many requests as shared the previous call (the concurrency seen
 lately), or ``max_wait_ms`` has passed since it opened, whichever comes first.
 When the previous call served a single request and nothing else is queued, there
 is no one to wait for: the request goes at once (no added latency at low load). The
-model runs in a worker thread while the next batch fills. Results are split back
-in order. If a merged call fails, each request is retried alone so that one bad
+model runs in a worker thread while the next batch fills; up to ``concurrency``
+calls run at once (the model threads release the GIL), so large requests do not
+queue behind each other. Results are split back in order. If a merged call fails, each request is retried alone so that one bad
 request cannot fail its neighbours.
 """
 
@@ -52,6 +53,7 @@ class Batcher:
         max_batch: int,
         max_wait_ms: float,
         executor: Executor | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.call = call
         self.max_batch = max(1, int(max_batch))
@@ -63,6 +65,8 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_requests = 0  # requests in the previous call: is anyone else around?
+        self._slots = asyncio.Semaphore(max(1, int(concurrency)))  # model calls in flight
+        self._inflight: set[asyncio.Task[None]] = set()
 
     def start(self) -> Batcher:
         if self._task is None:
@@ -120,11 +124,18 @@ class Batcher:
                     break
             self._pending_rows -= rows
             self._last_requests = len(batch)
-            try:
-                await self._execute(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            await self._slots.acquire()
+            task = asyncio.get_running_loop().create_task(self._dispatch(batch))
+            self._inflight.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._inflight.discard)
+
+    async def _dispatch(self, batch: list[_Item]) -> None:
+        try:
+            await self._execute(batch)
+        finally:
+            self._slots.release()
+            for _ in batch:
+                self._queue.task_done()
 
     def _drain(self, batch: list[_Item], rows: int) -> int:
         added = 0

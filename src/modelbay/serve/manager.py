@@ -68,6 +68,7 @@ class DeploymentManager:
         self.max_loaded = max_loaded
         self.max_bytes = max_bytes
         self.poll_s = poll_s
+        self.threads = max(1, threads)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="modelbay-model")
         self._served: OrderedDict[tuple[str, int | None], Served] = OrderedDict()
         self._locks: dict[tuple[str, int | None], asyncio.Lock] = {}
@@ -150,6 +151,7 @@ class DeploymentManager:
             max_batch=deployment.max_batch,
             max_wait_ms=deployment.max_wait_ms,
             executor=self.executor,
+            concurrency=self.threads,
         ).start()
         gc.collect()  # a loaded model lives long: keep it out of later collections' way
         gc.freeze()
