@@ -19,6 +19,7 @@ from modelbay.registry.records import Dataset, ModelVersion
 from modelbay.registry.refs import ModelRef, check_name
 
 if TYPE_CHECKING:  # training code loads only when something trains, never in a server
+    from modelbay.security.keys import KeyCatalog
     from modelbay.train.trainer import Progress, TrainResult, TrainSpec
 
 __all__ = ["Bay"]
@@ -34,6 +35,8 @@ class Bay(Registry):
     >>> version = bay.train(ds, target="churned")
     >>> bay.load("churn-model@champion").predict(rows)
     """
+
+    _keys: KeyCatalog | None = None
 
     # -- training -----------------------------------------------------------------------
     def _dataset(self, data: DataArg) -> Dataset:
@@ -77,7 +80,7 @@ class Bay(Registry):
         A model's first version also becomes its ``champion``; later versions move
         only the aliases named in ``aliases``.
         """
-        from modelbay.train.trainer import TrainSpec, train_model
+        from modelbay.train.trainer import TrainSpec
 
         spec = TrainSpec(
             target=target,
@@ -95,6 +98,25 @@ class Bay(Registry):
         )
         dataset = self._dataset(data)
         model_name = check_name(name or dataset.name)
+        with self.audit.action("train", model_name) as note:
+            version = self._train(
+                dataset, model_name, spec, parent, aliases, description, on_progress
+            )
+            note["detail"] = f"version {version.version} ({version.algorithm})"
+        return version
+
+    def _train(
+        self,
+        dataset: Dataset,
+        model_name: str,
+        spec: TrainSpec,
+        parent: str | None,
+        aliases: Iterable[str],
+        description: str,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> ModelVersion:
+        from modelbay.train.trainer import train_model
+
         parent_version = self.models.get(parent) if parent else None
         run_id = self.runs.start(
             dataset_id=dataset.id, model_name=model_name, config=spec.to_dict()
@@ -186,6 +208,30 @@ class Bay(Registry):
         if compiled.onnx is not None:
             draft.add_artifact("onnx", compiled.onnx, "onnx", compiled.report)
         draft.serving = compiled.report
+
+    # -- keys and imports --------------------------------------------------------------------
+    @property
+    def keys(self) -> KeyCatalog:
+        """API keys for servers over this registry (``create``, ``list``, ``revoke``, ``rotate``)."""
+        from modelbay.security.keys import KeyCatalog
+
+        if self._keys is None:
+            self._keys = KeyCatalog.of(self)
+        return self._keys
+
+    def import_model(
+        self,
+        source: bytes | str | Path,
+        name: str,
+        *,
+        aliases: Iterable[str] = (),
+        description: str = "",
+    ) -> ModelVersion:
+        """Register a fitted scikit-learn model from a skops file (pickles are refused)."""
+        from modelbay.optimize.importer import import_sklearn
+
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return import_sklearn(self, data, name, aliases=aliases, description=description)
 
     # -- serving in process ---------------------------------------------------------------
     def load(self, ref: str | ModelRef | ModelVersion) -> Predictor:

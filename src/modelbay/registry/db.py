@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelbay.errors import ConfigError, StorageError
 
-__all__ = ["Database", "bump_generation"]
+__all__ = ["KEYS", "SERVING", "Database", "bump_generation"]
+
+SERVING, KEYS = 1, 2  # the change counters (rows of the generation table)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 0x6D6F64656C626179 & 0x7FFFFFFFFFFFFFFF  # "modelbay"
@@ -101,15 +103,16 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def generation(self) -> int:
-        """The registry's change counter: servers poll it to notice alias and deployment moves."""
+    def generation(self, counter: int = SERVING) -> int:
+        """A change counter servers poll: ``SERVING`` (aliases, deployments) or ``KEYS``."""
         with self.engine.connect() as conn:
-            return int(conn.execute(text("SELECT value FROM generation WHERE id = 1")).scalar_one())
+            query = text("SELECT value FROM generation WHERE id = :id")
+            return int(conn.execute(query, {"id": counter}).scalar_one())
 
 
-def bump_generation(session: Session) -> None:
+def bump_generation(session: Session, counter: int = SERVING) -> None:
     """Count a change that servers must notice, in the caller's transaction."""
-    session.execute(text("UPDATE generation SET value = value + 1 WHERE id = 1"))
+    session.execute(text("UPDATE generation SET value = value + 1 WHERE id = :id"), {"id": counter})
 
 
 def _translate(exc: SQLAlchemyError) -> Exception:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from modelbay.errors import NotFoundError, ValidationError
+from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database, bump_generation
 from modelbay.registry.records import Deployment
 from modelbay.registry.refs import ModelRef, check_name
@@ -37,8 +38,9 @@ def check_batching(max_batch: int, max_wait_ms: float) -> None:
 
 
 class DeploymentCatalog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
         self._db = db
+        self._audit = audit or AuditLog(db)
 
     def put(
         self,
@@ -50,6 +52,19 @@ class DeploymentCatalog:
         config: dict[str, Any] | None = None,
     ) -> Deployment:
         """Create or edit a deployment; running servers pick the change up without a restart."""
+        with self._audit.action("deploy", name) as note:
+            d = self._put(name, model, max_batch, max_wait_ms, config)
+            note["detail"] = f"{model}, max batch {d.max_batch}, max wait {d.max_wait_ms} ms"
+            return d
+
+    def _put(
+        self,
+        name: str,
+        model: str,
+        max_batch: int,
+        max_wait_ms: float,
+        config: dict[str, Any] | None,
+    ) -> Deployment:
         check_name(name, "deployment name")
         ModelRef.parse(model)
         check_batching(max_batch, max_wait_ms)
@@ -87,7 +102,7 @@ class DeploymentCatalog:
             return _record(row) if row else None
 
     def delete(self, name: str) -> None:
-        with self._db.session() as s:
+        with self._audit.action("undeploy", name), self._db.session() as s:
             row = s.get(DeploymentRow, name)
             if row is None:
                 raise NotFoundError(f"deployment {name!r} does not exist")

@@ -6,10 +6,11 @@ Servers use this directly; :class:`modelbay.Bay` extends it with training.
 from __future__ import annotations
 
 from modelbay.errors import ConfigError
+from modelbay.registry.audit import AuditLog
 from modelbay.registry.datasets import DatasetCatalog
 from modelbay.registry.db import Database
 from modelbay.registry.deployments import DeploymentCatalog
-from modelbay.registry.keys import key_check_value, load_master_key
+from modelbay.registry.keys import derive_key, key_check_value, load_master_key
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.runs import RunLog
 from modelbay.registry.store import ArtifactStore, LocalBlobStore, Sealer
@@ -27,11 +28,17 @@ class Registry:
         key = load_master_key(self.settings)
         self.db = Database(self.settings.database_url)
         self._check_master_key(key)
+        self._master_key = key
         self.store = ArtifactStore(LocalBlobStore(self.settings.artifacts_dir), Sealer(key))
         self.datasets = DatasetCatalog(self.db, self.store)
-        self.models = ModelCatalog(self.db, self.store)
+        self.audit = AuditLog(self.db)
+        self.models = ModelCatalog(self.db, self.store, self.audit)
         self.runs = RunLog(self.db)
-        self.deployments = DeploymentCatalog(self.db)
+        self.deployments = DeploymentCatalog(self.db, self.audit)
+
+    def secret(self, purpose: bytes) -> bytes:
+        """A key derived from the master key for one purpose (API key hashing, signing)."""
+        return derive_key(self._master_key, purpose)
 
     def __enter__(self) -> Registry:
         return self

@@ -72,3 +72,11 @@ def _create_key_file(path: Path) -> bytes:
 def key_check_value(key: bytes) -> str:
     """A value that identifies a key without revealing it (stored in the registry)."""
     return hmac.new(key, b"modelbay key check v1", hashlib.sha256).hexdigest()
+
+
+def derive_key(master: bytes, purpose: bytes) -> bytes:
+    """A 32-byte key for one purpose (HKDF-SHA256 over the master key); never stored."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"modelbay", info=purpose).derive(master)

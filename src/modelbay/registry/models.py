@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from modelbay.data.signature import Signature
 from modelbay.errors import ConflictError, NotFoundError, ValidationError
+from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database, bump_generation
 from modelbay.registry.formats import get_format
 from modelbay.registry.records import Artifact, Model, ModelVersion
@@ -129,9 +130,10 @@ def _version_record(
 
 
 class ModelCatalog:
-    def __init__(self, db: Database, store: ArtifactStore) -> None:
+    def __init__(self, db: Database, store: ArtifactStore, audit: AuditLog | None = None) -> None:
         self._db = db
         self._store = store
+        self._audit = audit or AuditLog(db)
 
     # -- registration -------------------------------------------------------------------
     @contextmanager
@@ -144,6 +146,14 @@ class ModelCatalog:
         """
         check_name(name)
         draft = Draft(name=name, _store=self._store)
+        with self._audit.action("register", name) as note:
+            yield from self._staged(draft)
+            assert draft.version is not None
+            note["detail"] = f"version {draft.version.version}" + (
+                f", aliases {', '.join(draft.aliases)}" if draft.aliases else ""
+            )
+
+    def _staged(self, draft: Draft) -> Iterator[Draft]:
         try:
             yield draft
             for alias in draft.aliases:
@@ -313,18 +323,24 @@ class ModelCatalog:
     # -- aliases --------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
         """Point ``name@alias`` at a version (a number, or a reference like ``@challenger``)."""
-        check_alias(alias)
-        target = self.get(
-            f"{name}:{version}"
-            if isinstance(version, int) or str(version).isdigit()
-            else f"{name}{version}"
-        )
-        with self._db.session() as s:
-            model = self._model_row(s, name)
-            self._move_alias(s, model.id, alias, target.id)
+        with self._audit.action("alias.set", f"{name}@{alias}") as note:
+            check_alias(alias)
+            target = self.get(
+                f"{name}:{version}"
+                if isinstance(version, int) or str(version).isdigit()
+                else f"{name}{version}"
+            )
+            with self._db.session() as s:
+                model = self._model_row(s, name)
+                self._move_alias(s, model.id, alias, target.id)
+            note["detail"] = f"version {target.version}"
         return self.get(f"{name}@{alias}")
 
     def delete_alias(self, name: str, alias: str) -> None:
+        with self._audit.action("alias.delete", f"{name}@{alias}"):
+            self._delete_alias(name, alias)
+
+    def _delete_alias(self, name: str, alias: str) -> None:
         check_alias(alias)
         with self._db.session() as s:
             model = self._model_row(s, name)

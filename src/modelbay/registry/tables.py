@@ -25,10 +25,13 @@ from modelbay.errors import ConflictError
 
 __all__ = [
     "AliasRow",
+    "ApiKeyRow",
+    "AuditRow",
     "Base",
     "DatasetRow",
     "DeploymentRow",
     "GenerationRow",
+    "KeyUsageRow",
     "MetaRow",
     "ModelRow",
     "TrainingRunRow",
@@ -179,3 +182,44 @@ class TrainingRunRow(Base):
     version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKeyRow(Base):
+    """An API key: only a keyed hash (HMAC-SHA256) of the secret is kept."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    models: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    quota: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    quota_period: Mapped[str] = mapped_column(String(8), default="month")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class KeyUsageRow(Base):
+    """Requests a key made in one period (``2026-11`` or ``2026-11-23``)."""
+
+    __tablename__ = "key_usage"
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditRow(Base):
+    """One management action: who, when, what, on what, and how it ended."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(160))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
