@@ -8,16 +8,21 @@ from modelbay.bay import Bay
 from modelbay.client import Client
 from modelbay.data.preprocess import Preprocessing
 from modelbay.errors import (
+    AccessError,
     ConfigError,
     ConflictError,
     DataError,
     DecryptionError,
+    Forbidden,
     IntegrityError,
+    LimitExceeded,
     ModelbayError,
     NotFoundError,
+    RateLimited,
     SchemaError,
     StorageError,
     TrainingError,
+    Unauthenticated,
     UnsafeArtifactError,
     ValidationError,
 )
@@ -30,6 +35,7 @@ from modelbay.settings import Settings
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessError",
     "Bay",
     "Client",
     "ConfigError",
@@ -37,7 +43,9 @@ __all__ = [
     "DataError",
     "Dataset",
     "DecryptionError",
+    "Forbidden",
     "IntegrityError",
+    "LimitExceeded",
     "Model",
     "ModelRef",
     "ModelVersion",
@@ -46,12 +54,14 @@ __all__ = [
     "Predictor",
     "Preprocessing",
     "Progress",
+    "RateLimited",
     "Registry",
     "SchemaError",
     "Settings",
     "StorageError",
     "TrainingError",
     "TrainingRun",
+    "Unauthenticated",
     "UnsafeArtifactError",
     "ValidationError",
 ]

@@ -10,11 +10,14 @@ import pandas as pd
 
 from modelbay.errors import (
     ConflictError,
-    DataError,
+    Forbidden,
+    LimitExceeded,
     ModelbayError,
     NotFoundError,
+    RateLimited,
     SchemaError,
     StorageError,
+    Unauthenticated,
     ValidationError,
 )
 
@@ -23,9 +26,12 @@ __all__ = ["Client"]
 _ERRORS: dict[int, type[ModelbayError]] = {
     400: SchemaError,
     404: NotFoundError,
+    401: Unauthenticated,
+    403: Forbidden,
     409: ConflictError,
-    413: DataError,
+    413: LimitExceeded,
     422: ValidationError,
+    429: RateLimited,
     503: StorageError,
 }
 
@@ -68,6 +74,8 @@ class Client:
                 message = response.json().get("error", response.text)
             except ValueError:
                 message = response.text
+            if response.status_code == 429:
+                raise RateLimited(message, float(response.headers.get("retry-after", 1)))
             raise _ERRORS.get(response.status_code, ModelbayError)(message)
         return response.json() if response.content else None
 

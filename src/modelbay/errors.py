@@ -12,6 +12,11 @@ exit codes; the HTTP face has its own table).
     ├── TrainingError            training cannot run or produced nothing (bad target, every trial failed)
     ├── NotFoundError            a dataset, model, version or alias does not exist
     ├── ConflictError            the thing exists already, or a concurrent writer won
+    ├── LimitExceeded            a request is over a size limit (body, rows, tensor, nesting)
+    ├── AccessError              the caller may not do this
+    │   ├── Unauthenticated      no API key, or one that is unknown, revoked or expired
+    │   ├── Forbidden            the key lacks the scope the action needs
+    │   └── RateLimited          the key's rate limit or quota is spent (``retry_after`` s)
     └── StorageError             the registry database or artifact store failed
         ├── IntegrityError       an artifact is missing, truncated or tampered with (checksum, tag)
         ├── DecryptionError      the master key does not open an artifact
@@ -24,16 +29,21 @@ process boundaries unchanged.
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "ConfigError",
     "ConflictError",
     "DataError",
     "DecryptionError",
+    "Forbidden",
     "IntegrityError",
+    "LimitExceeded",
     "ModelbayError",
     "NotFoundError",
+    "RateLimited",
     "SchemaError",
     "StorageError",
     "TrainingError",
+    "Unauthenticated",
     "UnsafeArtifactError",
     "ValidationError",
 ]
@@ -69,6 +79,33 @@ class NotFoundError(ModelbayError):
 
 class ConflictError(ModelbayError):
     """The thing exists already, or a concurrent writer changed it first."""
+
+
+class LimitExceeded(ModelbayError):
+    """A request is over a size limit: body bytes, rows, tensor elements or JSON nesting."""
+
+
+class AccessError(ModelbayError):
+    """The caller may not do this."""
+
+
+class Unauthenticated(AccessError):
+    """No API key, or one that is unknown, revoked or expired."""
+
+
+class Forbidden(AccessError):
+    """The key lacks the scope the action needs."""
+
+
+class RateLimited(AccessError):
+    """The key's rate limit or quota is spent; ``retry_after`` says for how long (seconds)."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message, retry_after)
+        self.retry_after = float(retry_after)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class StorageError(ModelbayError):

@@ -9,9 +9,11 @@ import typer.core
 from rich.console import Console
 
 from modelbay.errors import (
+    AccessError,
     ConfigError,
     ConflictError,
     DataError,
+    LimitExceeded,
     ModelbayError,
     NotFoundError,
     StorageError,
@@ -30,6 +32,8 @@ EXIT_CODES: dict[type[ModelbayError], int] = {
     ConfigError: 7,
     StorageError: 8,
     ConflictError: 9,
+    AccessError: 10,
+    LimitExceeded: 5,
 }
 
 

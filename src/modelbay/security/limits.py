@@ -1,0 +1,125 @@
+"""Rate limits and quotas that hold across every server process on a machine.
+
+Each key with a limit owns a 64-byte slot in a small memory-mapped file under
+``$MODELBAY_HOME/run/``: its token bucket (tokens, last refill) and its request
+count in the current quota period. Every worker process of ``modelbay serve`` maps
+the same file and updates a slot under an exclusive ``flock``, so the limits are
+exact across workers for the price of two system calls per request (a few
+microseconds). The count is seeded from the registry the first time a key is seen
+and the registry is told of every request (batched each second), so a quota
+survives restarts; servers on other machines see each other's use through the
+registry.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import mmap
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Admission", "SharedLimits"]
+
+_SLOT = struct.Struct("<16sddiiq")  # key id, tokens, stamp, period code, unused, used
+SLOT_BYTES = 64
+SLOTS = 4096
+
+
+@dataclass(frozen=True)
+class Admission:
+    ok: bool
+    reason: str = ""  # "rate" or "quota" when refused
+    retry_after: float = 0.0  # seconds until a request would be admitted
+    used: int = 0  # requests counted in the quota period, this one included
+
+
+class SharedLimits:
+    """Token buckets and period counters shared by processes through one mapped file."""
+
+    def __init__(self, path: Path, slots: int = SLOTS) -> None:
+        self.path = Path(path)
+        self.slots = slots
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        size = slots * SLOT_BYTES
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(self._fd).st_size < size:
+                os.ftruncate(self._fd, size)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._map = mmap.mmap(self._fd, size)
+        self._index: dict[str, int] = {}  # key id -> slot, found once per process
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
+
+    def _slot(self, key: bytes) -> int:
+        """The slot of ``key`` (claimed if new), by open addressing; -1 when the file is full."""
+        start = zlib.crc32(key) % self.slots
+        for i in range(self.slots):
+            n = (start + i) % self.slots
+            owner = self._map[n * SLOT_BYTES : n * SLOT_BYTES + 16]
+            if owner == key:
+                return n
+            if owner == b"\0" * 16:
+                self._map[n * SLOT_BYTES : (n + 1) * SLOT_BYTES] = b"\0" * SLOT_BYTES
+                self._map[n * SLOT_BYTES : n * SLOT_BYTES + 16] = key
+                return n
+        return -1
+
+    def admit(
+        self,
+        key_id: str,
+        *,
+        now: float,
+        rate: float | None,
+        burst: int | None,
+        quota: int | None,
+        period: int,
+        period_end: float,
+        baseline: int = 0,
+    ) -> Admission:
+        """Take one request from ``key_id``'s bucket and quota, or say why not and for how long.
+
+        ``period`` is a number naming the quota period (``202611``); when it changes the
+        count starts again. ``baseline`` is the count the registry knew when this
+        process first saw the key (used when the slot is new).
+        """
+        key = key_id.encode()[:16].ljust(16, b"\0")
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            n = self._index.get(key_id)
+            if n is None or self._map[n * SLOT_BYTES : n * SLOT_BYTES + 16] != key:
+                n = self._slot(key)
+                if n < 0:
+                    return Admission(True)  # no room: let the request through, unlimited
+                self._index[key_id] = n
+            off = n * SLOT_BYTES
+            _, tokens, stamp, slot_period, _, used = _SLOT.unpack_from(self._map, off)
+            cap = float(burst or max(1, math.ceil(rate or 1)))
+            if stamp == 0.0:  # a new slot: a full bucket, the registry's count
+                tokens, stamp, slot_period, used = cap, now, period, baseline
+            if slot_period != period:
+                slot_period, used = period, 0
+            if rate is not None:
+                tokens = min(cap, tokens + max(0.0, now - stamp) * rate)
+            stamp = now
+            if quota is not None and used >= quota:
+                _SLOT.pack_into(self._map, off, key, tokens, stamp, slot_period, 0, used)
+                return Admission(False, "quota", max(1.0, period_end - now), used)
+            if rate is not None and tokens < 1.0:
+                _SLOT.pack_into(self._map, off, key, tokens, stamp, slot_period, 0, used)
+                return Admission(False, "rate", (1.0 - tokens) / rate, used)
+            if rate is not None:
+                tokens -= 1.0
+            used += 1
+            _SLOT.pack_into(self._map, off, key, tokens, stamp, slot_period, 0, used)
+            return Admission(True, used=used)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
