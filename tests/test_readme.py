@@ -62,6 +62,7 @@ def test_the_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     )
     assert "deployment wine-prod -> wine@champion (now wine:3" in out
     assert out.count("\n") > 178  # 178 predictions from the server, in CSV
+    assert "\n401\n" in out and "deploy" in out  # a request without a key; the audit log
 
 
 def _free_port() -> int:

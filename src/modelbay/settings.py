@@ -26,13 +26,23 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
 
     # serving
-    max_body_mb: float = 64.0  # larger request bodies get 413
+    max_body_mb: float = 16.0  # larger request bodies get 413
+    max_upload_mb: float = 512.0  # larger model uploads get 413
+    max_rows: int = 100_000  # rows in one inference request
+    max_tensor_elements: int = 10_000_000  # elements in one input tensor
+    max_json_depth: int = 32  # nesting of JSON arrays and objects in a request body
+    request_timeout_s: float = 30.0  # a request still running after this gets 504
     max_loaded_models: int = 16  # loaded versions per server process (LRU)
     max_model_memory_mb: float = 2048.0  # artifact bytes loaded per process (LRU)
     poll_interval_s: float = 1.0  # how often a server checks the registry for alias moves
     model_threads: int = 2  # threads that run model calls per server process
     grpc_port: int = 0  # 0: no gRPC; else the Open Inference Protocol over gRPC on this port
     grpc_host: str = "127.0.0.1"
+
+    # security
+    auth: bool = True  # API keys required; off only with `modelbay serve --no-auth` on loopback
+    admin_key: SecretStr | None = None  # registered as the "admin" key on first start
+    key_poll_interval_s: float = 0.5  # how often a server checks for revoked or new keys
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -17,7 +17,7 @@ from tests.conftest import MODELS
 
 @pytest.fixture(scope="module")
 def client(serve_home: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(home=serve_home))) as c:
+    with TestClient(create_app(Settings(home=serve_home, auth=False))) as c:
         yield c
 
 
@@ -252,7 +252,7 @@ def test_binary_tensors_with_nan_or_inf_are_refused(client: TestClient) -> None:
 
 
 def test_a_body_over_the_limit_is_refused(serve_home: Path) -> None:
-    app = create_app(Settings(home=serve_home, max_body_mb=0.01))
+    app = create_app(Settings(home=serve_home, auth=False, max_body_mb=0.01))
     with TestClient(app) as c:
         r = c.post("/v2/models/bc-forest/infer", content=b"x" * 20_000)
         assert r.status_code == 413 and "over the limit" in r.json()["error"]
@@ -264,7 +264,7 @@ def test_management_api_moves_aliases_and_edits_deployments(
     with Bay(home=tmp_path) as bay:
         bay.train(iris, "species", name="flowers", algorithm="logistic_regression", trials=1, cv=2)
         bay.train(iris, "species", name="flowers", algorithm="random_forest", trials=1, cv=2)
-    with TestClient(create_app(Settings(home=tmp_path, poll_interval_s=0))) as c:
+    with TestClient(create_app(Settings(home=tmp_path, poll_interval_s=0, auth=False))) as c:
         assert [m["name"] for m in c.get("/api/models").json()] == ["flowers"]
         versions = c.get("/api/models/flowers/versions").json()
         assert [v["version"] for v in versions] == [1, 2] and versions[0]["serving"][
@@ -309,7 +309,7 @@ def test_the_fastapi_routes_answer_like_the_fast_path(
 ) -> None:
     body = tensors(serve_data["iris-svm"].head(5))
     records = {"instances": serve_data["iris-svm"].head(5).to_dict("records")}
-    fast = create_app(Settings(home=serve_home))
+    fast = create_app(Settings(home=serve_home, auth=False))
     with TestClient(fast.api) as plain:  # the FastAPI app alone, without the ASGI front
         for path, payload in (
             ("/v2/models/iris-svm/infer", body),
@@ -331,5 +331,8 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
 
 
 def test_a_registry_can_be_shared_with_the_app(serve_home: Path) -> None:
-    with Registry(Settings(home=serve_home)) as reg, TestClient(create_app(registry=reg)) as c:
+    with (
+        Registry(Settings(home=serve_home, auth=False)) as reg,
+        TestClient(create_app(registry=reg)) as c,
+    ):
         assert c.get("/v2/models/iris-kmeans").json()["outputs"][0]["datatype"] == "INT64"

@@ -23,9 +23,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(home: Path, *args: str, **env_extra: str) -> Iterator[str]:
-    """``modelbay serve`` on a free port of 127.0.0.1 over ``home``; yields its URL."""
+def running_server(
+    home: Path, *args: str, auth: bool = False, scheme: str = "http", **env_extra: str
+) -> Iterator[str]:
+    """``modelbay serve`` on a free port of 127.0.0.1 over ``home``; yields its URL.
+
+    Without API keys unless ``auth`` (then set MODELBAY_ADMIN_KEY to know the admin key).
+    """
     port = free_port()
+    if not auth:
+        args = ("--no-auth", *args)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env.update(MODELBAY_HOME=str(home), **env_extra)
     log_path = home / f"server-{port}.log"
@@ -36,12 +43,15 @@ def running_server(home: Path, *args: str, **env_extra: str) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
+        url = f"{scheme}://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(log_path.read_text())
                 try:
-                    if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    ready = httpx.get(f"{url}/v2/health/ready", timeout=1, verify=False)
+                    if ready.status_code == 200:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.2)

@@ -12,8 +12,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from modelbay.api import errors, management, v1, v2
-from modelbay.api.fastpath import FastPath
+from modelbay.api.front import Front, Limits
 from modelbay.registry.home import Registry
+from modelbay.security.gate import Gate
+from modelbay.security.keys import KeyCatalog
+from modelbay.security.limits import SharedLimits
 from modelbay.serve.dataplane import DataPlane
 from modelbay.serve.manager import DeploymentManager
 from modelbay.settings import Settings
@@ -21,10 +24,11 @@ from modelbay.settings import Settings
 __all__ = ["create_app", "create_app_from_env"]
 
 
-def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastPath:
+def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Front:
     """An ASGI app serving every model of the registry; ``.api`` is its FastAPI app.
 
-    Nothing starts until the app does (its lifespan).
+    API keys are required unless ``settings.auth`` is off. Nothing starts until the
+    app does (its lifespan).
     """
     own = registry is None
     registry = registry or Registry(settings or Settings())
@@ -38,16 +42,25 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         poll_s=s.poll_interval_s,
         threads=s.model_threads,
     )
-    plane = DataPlane(manager)
+    plane = DataPlane(manager, max_rows=s.max_rows, max_elements=s.max_tensor_elements)
+    keys = KeyCatalog.of(registry)
+    gate = Gate(
+        keys,
+        registry.db,
+        enabled=s.auth,
+        limits=SharedLimits(s.home / "run" / "limits.bin") if s.auth else None,
+        poll_s=s.key_poll_interval_s,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await manager.start()
+        await gate.start()
         grpc_server = None
         if s.grpc_port:
             from modelbay.api.grpc import build_grpc_server
 
-            grpc_server = build_grpc_server(plane, s.grpc_host, s.grpc_port)
+            grpc_server = build_grpc_server(plane, gate, s.grpc_host, s.grpc_port)
             await grpc_server.start()
         # Everything alive now (libraries, the registry) lives as long as the server:
         # keep it out of the collector's way, so a collection does not stall requests.
@@ -59,6 +72,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             if grpc_server is not None:
                 await grpc_server.stop(grace=2)
             await manager.stop()
+            await gate.stop()
             if own:
                 registry.close()
 
@@ -72,17 +86,26 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         description="Open Inference Protocol v2 over REST, a convenience JSON route, "
         "and the management API of a modelbay registry.",
         lifespan=lifespan,
+        responses=errors.ERROR_RESPONSES,
         **_no_native_telemetry(),
     )
     app.state.registry = registry
     app.state.manager = manager
     app.state.plane = plane
+    app.state.gate = gate
     errors.install(app)
     max_body = int(s.max_body_mb * 2**20)
+    max_upload = int(s.max_upload_mb * 2**20)
     app.include_router(v2.router(plane, max_body))
     app.include_router(v1.router(plane, max_body))
-    app.include_router(management.router(registry, manager))
-    return FastPath(app, plane, max_body)
+    app.include_router(management.router(registry, manager, keys, max_upload))
+    limits = Limits(
+        max_body=max_body,
+        max_upload=max_upload,
+        max_json_depth=s.max_json_depth,
+        timeout_s=s.request_timeout_s,
+    )
+    return Front(app, plane, gate, registry.audit, limits)
 
 
 def _no_native_telemetry() -> dict[str, Any]:
@@ -93,6 +116,6 @@ def _no_native_telemetry() -> dict[str, Any]:
     return {}
 
 
-def create_app_from_env() -> FastPath:
+def create_app_from_env() -> Front:
     """The factory uvicorn's workers call (``modelbay serve``): settings from MODELBAY_*."""
     return create_app(Settings())

@@ -12,15 +12,22 @@ from typing import Any
 
 import numpy as np
 
+from modelbay.api.access import GRPC_METHODS, GrpcMethod
 from modelbay.errors import (
     ConfigError,
     ConflictError,
     DataError,
+    Forbidden,
+    LimitExceeded,
     ModelbayError,
     NotFoundError,
+    RateLimited,
     StorageError,
+    Unauthenticated,
     ValidationError,
 )
+from modelbay.registry.audit import current_actor
+from modelbay.security.gate import Gate, current_principal, token_from
 from modelbay.serve.codec import DATATYPES, InferRequest, Tensor, from_binary, to_binary
 from modelbay.serve.dataplane import DataPlane
 from modelbay.serve.grpc_messages import METHODS, SERVICE, messages
@@ -47,6 +54,10 @@ def _status(exc: ModelbayError) -> Any:
     import grpc
 
     for cls, code in (
+        (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+        (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
+        (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
         (NotFoundError, grpc.StatusCode.NOT_FOUND),
         (DataError, grpc.StatusCode.INVALID_ARGUMENT),
         (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -117,7 +128,7 @@ def _parameter(m: Any, value: Any) -> Any:
     return m.InferParameter(string_param=str(value))
 
 
-def build_grpc_server(plane: DataPlane, host: str, port: int) -> Any:
+def build_grpc_server(plane: DataPlane, gate: Gate, host: str, port: int) -> Any:
     """A grpc.aio server for the v2 service; call ``await server.start()``."""
     try:
         import grpc
@@ -176,9 +187,13 @@ def build_grpc_server(plane: DataPlane, host: str, port: int) -> Any:
         "ModelInfer": model_infer,
     }
 
-    def guarded(fn: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    def guarded(name: str) -> Callable[[Any, Any], Awaitable[Any]]:
+        fn, method = impl[name], GRPC_METHODS[name]
+
         async def call(req: Any, ctx: Any) -> Any:
             try:
+                if method.scopes:
+                    await _admit(gate, plane, method, req, ctx)
                 return await fn(req, ctx)
             except ModelbayError as exc:
                 await ctx.abort(_status(exc), str(exc))
@@ -187,7 +202,7 @@ def build_grpc_server(plane: DataPlane, host: str, port: int) -> Any:
 
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
-            guarded(impl[name]),
+            guarded(name),
             request_deserializer=getattr(m, req_type).FromString,
             response_serializer=getattr(m, resp_type).SerializeToString,
         )
@@ -197,6 +212,20 @@ def build_grpc_server(plane: DataPlane, host: str, port: int) -> Any:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_insecure_port(f"{host}:{port}")
     return server
+
+
+async def _admit(gate: Gate, plane: DataPlane, method: GrpcMethod, req: Any, ctx: Any) -> None:
+    """The same checks as the HTTP front: key (metadata), scope, model allow-list, limits."""
+    metadata = {k.lower(): v for k, v in (ctx.invocation_metadata() or ())}
+    token = token_from(metadata.get("authorization"), metadata.get("x-api-key"))
+    principal = await gate.authenticate(token)
+    gate.authorize(principal, method.scopes)
+    if method.model and principal.models is not None:
+        name = getattr(req, "model_name", "") or getattr(req, "name", "")
+        await gate.check_model(principal, name, plane.manager.model_of)
+    gate.admit(principal, token)
+    current_principal.set(principal)
+    current_actor.set(principal.name)
 
 
 def _version(text: str) -> int | None:

@@ -1,15 +1,25 @@
-"""The management API under ``/api``: models, versions, aliases and deployments."""
+"""The management API under ``/api``: models, versions, aliases, deployments, keys, audit.
+
+Which key may call what is declared in :mod:`modelbay.api.access` and enforced by
+the front; here, lists show only what the calling key's model allow-list names.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from modelbay.api.body import read_body
+from modelbay.errors import NotFoundError
 from modelbay.registry.home import Registry
 from modelbay.registry.records import Deployment
+from modelbay.registry.refs import ModelRef
+from modelbay.security.gate import current_principal
+from modelbay.security.keys import SCOPES, KeyCatalog
 from modelbay.serve.manager import DeploymentManager
 
 __all__ = ["router"]
@@ -28,6 +38,24 @@ class DeploymentSpec(BaseModel):
 
 class AliasSpec(BaseModel):
     version: int = Field(ge=1)
+
+
+class KeySpec(BaseModel):
+    name: str = Field(description="A name for the key's holder, e.g. ci or fraud-team")
+    scopes: list[str] = Field(["predict"], description=f"Some of: {', '.join(SCOPES)}")
+    models: list[str] | None = Field(None, description="Models the key may see (default: all)")
+    rate: str | None = Field(None, description="Rate limit, e.g. 50/s or 600/min")
+    burst: int | None = Field(None, ge=1, description="Bucket size (default: one second's rate)")
+    quota: str | None = Field(None, description="Quota, e.g. 1000000/month or 5000/day")
+    expires: str | None = Field(None, description="90d, 12h, or an ISO date")
+
+
+def _visible(*names: str) -> bool:
+    return current_principal.get().sees(*names)
+
+
+def _model_name(ref: str) -> str:
+    return ModelRef.parse(ref).name
 
 
 def deployment_view(d: Deployment, manager: DeploymentManager) -> dict[str, Any]:
@@ -50,12 +78,14 @@ def deployment_view(d: Deployment, manager: DeploymentManager) -> dict[str, Any]
     }
 
 
-def router(registry: Registry, manager: DeploymentManager) -> APIRouter:
+def router(
+    registry: Registry, manager: DeploymentManager, keys: KeyCatalog, max_upload: int
+) -> APIRouter:
     r = APIRouter(prefix="/api", tags=["management"])
 
     @r.get("/models")
     async def list_models() -> list[dict[str, Any]]:
-        models = await asyncio.to_thread(registry.models.list)
+        models = [m for m in await asyncio.to_thread(registry.models.list) if _visible(m.name)]
         return [
             {
                 "name": m.name,
@@ -75,6 +105,33 @@ def router(registry: Registry, manager: DeploymentManager) -> APIRouter:
         found = await asyncio.to_thread(registry.models.get, f"{name}:{max(version, 0)}")
         return found.to_dict()
 
+    @r.post(
+        "/models/{name}/versions",
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
+    )
+    async def upload_version(
+        request: Request,
+        name: str,
+        alias: Annotated[list[str] | None, Query(description="Aliases to point at it")] = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        """Register a fitted scikit-learn model from a skops file (pickles are refused)."""
+        from modelbay.optimize.importer import import_sklearn
+
+        data = await read_body(request, max_upload)
+        version = await asyncio.to_thread(
+            import_sklearn, registry, data, name, aliases=alias or (), description=description
+        )
+        return version.to_dict()
+
     @r.put("/models/{name}/aliases/{alias}")
     async def set_alias(name: str, alias: str, spec: AliasSpec) -> dict[str, Any]:
         v = await asyncio.to_thread(registry.models.set_alias, name, alias, spec.version)
@@ -87,7 +144,9 @@ def router(registry: Registry, manager: DeploymentManager) -> APIRouter:
     @r.get("/deployments")
     async def list_deployments() -> list[dict[str, Any]]:
         found = await asyncio.to_thread(registry.deployments.list)
-        return [deployment_view(d, manager) for d in found]
+        return [
+            deployment_view(d, manager) for d in found if _visible(d.name, _model_name(d.model))
+        ]
 
     @r.get("/deployments/{name}")
     async def get_deployment(name: str) -> dict[str, Any]:
@@ -95,6 +154,8 @@ def router(registry: Registry, manager: DeploymentManager) -> APIRouter:
 
     @r.put("/deployments/{name}")
     async def put_deployment(name: str, spec: DeploymentSpec) -> dict[str, Any]:
+        if not _visible(_model_name(spec.model)):
+            raise NotFoundError(f"model {_model_name(spec.model)!r} does not exist")
         await asyncio.to_thread(registry.models.get, spec.model)  # must resolve now
         config = {"runtime": spec.runtime} if spec.runtime else {}
         d = await asyncio.to_thread(
@@ -113,5 +174,62 @@ def router(registry: Registry, manager: DeploymentManager) -> APIRouter:
     async def delete_deployment(name: str) -> None:
         await asyncio.to_thread(registry.deployments.delete, name)
         await manager.refresh()
+
+    # -- keys and audit ---------------------------------------------------------------------
+    @r.get("/keys/me")
+    async def my_key() -> dict[str, Any]:
+        """The calling key: its scopes, limits and request counts per period."""
+        principal = current_principal.get()
+        if not principal.key_id:
+            raise NotFoundError("this server runs without API keys (--no-auth)")
+        return (await asyncio.to_thread(keys.get, principal.key_id)).to_dict()
+
+    @r.get("/keys")
+    async def list_keys(include_revoked: bool = False) -> list[dict[str, Any]]:
+        found = await asyncio.to_thread(lambda: keys.list(include_revoked=include_revoked))
+        return [k.to_dict() for k in found]
+
+    @r.post("/keys", status_code=201)
+    async def create_key(spec: KeySpec) -> dict[str, Any]:
+        """A new key. The response holds the key itself: it is shown this once."""
+        key, token = await asyncio.to_thread(
+            lambda: keys.create(
+                spec.name,
+                spec.scopes,
+                models=spec.models,
+                rate=spec.rate,
+                burst=spec.burst,
+                quota=spec.quota,
+                expires=spec.expires,
+            )
+        )
+        return {**key.to_dict(), "key": token}
+
+    @r.get("/keys/{key}")
+    async def get_key(key: str) -> dict[str, Any]:
+        return (await asyncio.to_thread(keys.get, key)).to_dict()
+
+    @r.delete("/keys/{key}")
+    async def revoke_key(key: str) -> dict[str, Any]:
+        return (await asyncio.to_thread(keys.revoke, key)).to_dict()
+
+    @r.post("/keys/{key}/rotate", status_code=201)
+    async def rotate_key(key: str) -> dict[str, Any]:
+        """Revoke a key and issue its successor (same name, scopes and limits)."""
+        new, token = await asyncio.to_thread(keys.rotate, key)
+        return {**new.to_dict(), "key": token}
+
+    @r.get("/audit")
+    async def audit(
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        action: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Management actions, newest first."""
+        found = await asyncio.to_thread(
+            lambda: registry.audit.list(limit=limit, action=action, who=actor, since=since)
+        )
+        return [e.to_dict() for e in found]
 
     return r

@@ -14,6 +14,7 @@ from modelbay.cli.errors import ModelbayGroup
 from modelbay.cli.models import alias_app, models_app, runs, versions
 from modelbay.cli.predict import predict
 from modelbay.cli.quickstart import quickstart
+from modelbay.cli.security import audit, keys_app
 from modelbay.cli.serve import deploy, deployments, serve, undeploy
 from modelbay.cli.train import train
 
@@ -46,6 +47,8 @@ def build_cli() -> typer.Typer:
     app.add_typer(data_app, name="data")
     app.add_typer(models_app, name="models")
     app.add_typer(alias_app, name="alias")
+    app.add_typer(keys_app, name="keys")
+    app.command()(audit)
     app.command()(train)
     app.command()(versions)
     app.command()(predict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,6 +32,24 @@ def list_models(ctx: typer.Context) -> None:
             for m in bay.models.list()
         ]
         console.print(table("models", ["name", "latest", "aliases", "created"], rows))
+
+
+@models_app.command("import")
+def import_model(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A skops file of a fitted scikit-learn model.")],
+    name: Annotated[str, typer.Option(help="Model name to register it under.")],
+    alias: Annotated[list[str] | None, typer.Option(help="Aliases to point at it.")] = None,
+    description: Annotated[str, typer.Option(help="A line about it.")] = "",
+) -> None:
+    """Register a model made elsewhere (skops only: pickles are refused)."""
+    with open_bay(ctx) as bay:
+        version = bay.import_model(path, name, aliases=alias or (), description=description)
+    console_for(ctx).print(
+        f"registered {version.ref} ({version.algorithm}, {version.task}); "
+        f"served by {version.serving.get('runtime', 'sklearn')}",
+        soft_wrap=True,
+    )
 
 
 @models_app.command("show")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from modelbay.cli.common import console_for, open_bay, table
+from modelbay.errors import ValidationError
 
 __all__ = ["deploy", "deployments", "serve", "undeploy"]
 
@@ -20,21 +23,49 @@ def serve(
     grpc_port: Annotated[
         int, typer.Option(help="Also serve Open Inference Protocol gRPC on this port (extra grpc).")
     ] = 0,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without API keys (loopback addresses only).")
+    ] = False,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
-    """Serve every model of the registry over HTTP (Open Inference Protocol v2, /v1, /api)."""
+    """Serve every model of the registry over HTTP (Open Inference Protocol v2, /v1, /api).
+
+    API keys are required: the first start creates an admin key and prints it once
+    (or registers MODELBAY_ADMIN_KEY). ``--no-auth`` is refused unless the server
+    binds to a loopback address.
+    """
     import uvicorn
 
+    console = console_for(ctx)
     home = (ctx.find_root().obj or {}).get("home")
     if home is not None:
         os.environ["MODELBAY_HOME"] = str(home)  # worker processes read settings from MODELBAY_*
+    if no_auth and not _loopback(host):
+        raise ValidationError(
+            f"--no-auth serves every model to anyone who can reach {host}; it is allowed only "
+            "on a loopback address (127.0.0.1, ::1, localhost)"
+        )
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise ValidationError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    os.environ["MODELBAY_AUTH"] = "false" if no_auth else "true"
+    if not no_auth:
+        with open_bay(ctx) as bay:
+            admin = bay.settings.admin_key
+            made = bay.keys.ensure_admin(admin.get_secret_value() if admin else None)
+        if made is not None:
+            console.print("created the admin API key; store it now, it is not shown again:")
+            typer.echo(made)
     if grpc_port:
         from modelbay.serve.grpc_messages import messages
 
         messages()  # a missing grpc extra fails here, with the install line, not in a worker
         os.environ["MODELBAY_GRPC_PORT"] = str(grpc_port)
         os.environ["MODELBAY_GRPC_HOST"] = host
-    console_for(ctx).print(f"modelbay serving on http://{host}:{port} (docs at /docs)")
+    scheme = "https" if ssl_certfile else "http"
+    auth = "without API keys" if no_auth else "API keys required"
+    console.print(f"modelbay serving on {scheme}://{host}:{port} ({auth}; docs at /docs)")
     uvicorn.run(
         "modelbay.api.app:create_app_from_env",
         factory=True,
@@ -43,7 +74,18 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=False,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def deploy(

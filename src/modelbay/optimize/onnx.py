@@ -93,6 +93,8 @@ def compile_sklearn(model: Any, signature: Signature, sample: pd.DataFrame) -> C
 
 def _parity(model: Any, x: pd.DataFrame, outputs: list[Any], task: str) -> dict[str, Any]:
     """Compare the graph's outputs with the original's on the same rows."""
+    if getattr(model, "feature_names_in_", None) is None:  # fitted on bare arrays
+        x = x.to_numpy(dtype=np.float64)  # type: ignore[assignment]
     labels = np.asarray(outputs[0]).ravel()
     out: dict[str, Any] = {"rows_checked": len(x), "tolerance": TOLERANCE}
     if task == "regression":

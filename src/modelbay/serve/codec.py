@@ -20,7 +20,7 @@ import orjson
 import pandas as pd
 
 from modelbay.data.signature import Signature
-from modelbay.errors import SchemaError
+from modelbay.errors import LimitExceeded, SchemaError
 from modelbay.serve.runtimes import Outputs
 
 __all__ = [
@@ -141,7 +141,7 @@ def _tensor(raw: Any, i: int, binary: memoryview, bools: bool = True) -> tuple[T
         raise _bad(f"{where}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
     count = math.prod(shape)
     if count > MAX_ELEMENTS:
-        raise _bad(f"{where}: {count} elements is more than the limit of {MAX_ELEMENTS}")
+        raise LimitExceeded(f"{where}: {count} elements is more than the limit of {MAX_ELEMENTS}")
     params = raw.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:

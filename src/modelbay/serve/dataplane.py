@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from modelbay.errors import SchemaError
+from modelbay.errors import LimitExceeded, SchemaError
 from modelbay.serve.batcher import BatchInfo
 from modelbay.serve.codec import InferRequest, Tensor, output_tensors, rows_from_tensors
 from modelbay.serve.manager import DeploymentManager, Served
@@ -38,8 +38,16 @@ def _version() -> str:
 
 
 class DataPlane:
-    def __init__(self, manager: DeploymentManager) -> None:
+    def __init__(
+        self,
+        manager: DeploymentManager,
+        *,
+        max_rows: int = 100_000,
+        max_elements: int = 10_000_000,
+    ) -> None:
         self.manager = manager
+        self.max_rows = max_rows
+        self.max_elements = max_elements
         self._id_prefix = secrets.token_hex(4)  # request ids: unique per process, cheap to make
         self._ids = itertools.count(1)
 
@@ -117,6 +125,7 @@ class DataPlane:
             return signature.validate(rows)
 
         size = rows[0].shape[0] if tensors and rows[0].shape else _length(rows)
+        self._check_size(size, rows if tensors else [])
         # large bodies are checked off the event loop, small ones inline (cheaper than a hop)
         frame = await asyncio.to_thread(decode) if size > PARALLEL_DECODE_ROWS else decode()
         outputs, info = await served.batcher.submit(frame, proba=proba)
@@ -139,6 +148,19 @@ class DataPlane:
             },
         }
         return doc, tensors
+
+    def _check_size(self, size: int, tensors: list[Tensor]) -> None:
+        if size > self.max_rows:
+            raise LimitExceeded(
+                f"{size} rows in one request is over the limit of {self.max_rows}: "
+                "split the request (MODELBAY_MAX_ROWS sets the limit)"
+            )
+        for t in tensors:
+            if t.data.size > self.max_elements:
+                raise LimitExceeded(
+                    f"input {t.name!r} has {t.data.size} elements, over the limit of "
+                    f"{self.max_elements} (MODELBAY_MAX_TENSOR_ELEMENTS)"
+                )
 
 
 def _length(rows: Any) -> int:

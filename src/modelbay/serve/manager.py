@@ -23,7 +23,7 @@ from modelbay.registry.db import Database
 from modelbay.registry.deployments import DeploymentCatalog
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.records import Deployment, ModelVersion
-from modelbay.registry.refs import check_name
+from modelbay.registry.refs import ModelRef, check_name
 from modelbay.serve.batcher import Batcher
 from modelbay.serve.runtimes import Outputs, Rows, Runtime, runtime_for
 
@@ -71,8 +71,9 @@ class DeploymentManager:
         self.threads = max(1, threads)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="modelbay-model")
         self._served: OrderedDict[tuple[str, int | None], Served] = OrderedDict()
-        self._locks: dict[tuple[str, int | None], asyncio.Lock] = {}
+        self._loading: dict[tuple[str, int | None], asyncio.Task[Served]] = {}
         self._generation = -1
+        self._model_names: dict[str, str] = {}
         self._poller: asyncio.Task[None] | None = None
 
     # -- life cycle --------------------------------------------------------------------
@@ -108,6 +109,17 @@ class DeploymentManager:
             ) from None
         return Deployment(name=name, model=name, explicit=False)
 
+    async def model_of(self, name: str) -> str:
+        """The model a served name stands for (a deployment's model, or the name itself)."""
+        found = self._model_names.get(name)
+        if found is None:
+            deployment = await asyncio.to_thread(self.resolve, name)
+            found = ModelRef.parse(deployment.model).name
+            if len(self._model_names) > 10_000:
+                self._model_names.clear()
+            self._model_names[name] = found
+        return found
+
     def loaded(self) -> list[Served]:
         return list(self._served.values())
 
@@ -117,14 +129,22 @@ class DeploymentManager:
         if served is not None:
             self._served.move_to_end(key)
             return served
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            served = self._served.get(key)
-            if served is None:
-                served = await self._load(name, version)
-                self._served[key] = served
-                await self._evict()
-            return served
+        # One load per endpoint, shielded: a caller that gives up (a request timeout) does
+        # not cancel the load, so a slow model still comes up for the next caller.
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._load_and_keep(key))
+            self._loading[key] = task
+            task.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _load_and_keep(self, key: tuple[str, int | None]) -> Served:
+        served = self._served.get(key)
+        if served is None:
+            served = await self._load(*key)
+            self._served[key] = served
+            await self._evict()
+        return served
 
     async def _load(self, name: str, version: int | None) -> Served:
         deployment = await asyncio.to_thread(self.resolve, name)
@@ -186,6 +206,7 @@ class DeploymentManager:
         if generation == self._generation and not force:
             return 0
         self._generation = generation
+        self._model_names.clear()
         swaps = 0
         for key, served in list(self._served.items()):
             if served.pinned:

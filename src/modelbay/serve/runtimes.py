@@ -102,8 +102,14 @@ class SklearnRuntime(Runtime):
 
     def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
         self._check_loaded()
-        if isinstance(rows, np.ndarray):  # scikit-learn pipelines select columns by name
+        # trained pipelines select columns by name; an imported model may know no names
+        named = "imported" not in self.version.lineage or (
+            getattr(self.model_, "feature_names_in_", None) is not None
+        )
+        if isinstance(rows, np.ndarray) and named:
             rows = pd.DataFrame(rows, columns=self.version.signature.names, copy=False)
+        elif isinstance(rows, pd.DataFrame) and not named:  # fitted on bare arrays
+            rows = rows.to_numpy(dtype=np.float64)
         labels = np.asarray(self.model_.predict(rows))
         probabilities = None
         if proba and self.version.task == "classification":

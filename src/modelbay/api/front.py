@@ -1,0 +1,254 @@
+"""The ASGI front of the server: access, limits and the inference hot path, before FastAPI.
+
+Every HTTP request passes here first. The front finds the request's route in the
+access table (:mod:`modelbay.api.access`), checks the API key, the scope, the model
+allow-list and the key's limits, refuses bodies that are too large, too deep or of
+the wrong type, and bounds the request's time. The two inference routes are then
+answered here directly (FastAPI's per-request machinery cost about half of a 1-row
+inference); every other route goes on to FastAPI with the body already read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from modelbay.api.access import ANY_KEY, Route, match
+from modelbay.api.errors import (
+    BodyTooLarge,
+    MethodNotAllowed,
+    RequestTimeout,
+    UnsupportedMediaType,
+    headers_for,
+    status_for,
+)
+from modelbay.api.handlers import Reply, infer_v2, parse_version, predict_v1
+from modelbay.api.limits import check_json_depth
+from modelbay.errors import AccessError, ModelbayError, NotFoundError
+from modelbay.registry.audit import AuditLog, current_actor
+from modelbay.security.gate import Gate, current_principal, token_from
+from modelbay.security.keys import Principal
+from modelbay.serve.dataplane import DataPlane
+
+__all__ = ["Front", "Limits"]
+
+log = logging.getLogger("modelbay.api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class Limits:
+    def __init__(
+        self, *, max_body: int, max_upload: int, max_json_depth: int, timeout_s: float
+    ) -> None:
+        self.max_body = max_body
+        self.max_upload = max_upload
+        self.max_json_depth = max_json_depth
+        self.timeout_s = timeout_s
+
+
+class Front:
+    """``Front(fastapi_app, plane, gate, audit, limits)``: an ASGI app; ``.api`` is FastAPI's."""
+
+    def __init__(
+        self, api: ASGIApp, plane: DataPlane, gate: Gate, audit: AuditLog, limits: Limits
+    ) -> None:
+        self.api = api
+        self.plane = plane
+        self.gate = gate
+        self.audit = audit
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.limits.timeout_s):
+                await self._handle(scope, receive, tracked)
+        except TimeoutError:
+            if not started:
+                await _error(
+                    send,
+                    RequestTimeout(
+                        f"the request took longer than {self.limits.timeout_s:g} s and was "
+                        "stopped; the model keeps serving (MODELBAY_REQUEST_TIMEOUT_S sets the limit)"
+                    ),
+                )
+        except ModelbayError as exc:
+            if not started:
+                await _error(send, exc)
+        except Exception:
+            log.exception("request failed")
+            if not started:
+                await _reply(
+                    send,
+                    (
+                        500,
+                        "application/json",
+                        b'{"error":"internal error; see the server log"}',
+                        {},
+                    ),
+                )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        route, params, known = match(method, path)
+        if route is None:
+            if known:
+                raise MethodNotAllowed(f"{path} does not answer {method}")
+            raise NotFoundError(f"no route {path}; the API is described at /docs")
+        headers = dict(scope["headers"])
+        if not route.public:
+            await self._admit(route, params, headers, method)
+        if method not in _BODY_METHODS:
+            await self.api(scope, receive, send)
+            return
+        body = await self._body(route, receive, headers)
+        if route.fast is not None:
+            await _reply(send, await self._fast(route, params, body, headers, scope))
+            return
+        await self.api(scope, _replay(body), send)
+
+    # -- access --------------------------------------------------------------------------------
+    async def _admit(
+        self, route: Route, params: dict[str, str], headers: dict[bytes, bytes], method: str
+    ) -> None:
+        principal: Principal | None = None
+        token: str | None = None
+        try:
+            token = token_from(
+                _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
+            )
+            principal = await self.gate.authenticate(token)
+            if route.scopes != ANY_KEY:
+                self.gate.authorize(principal, route.scopes)
+        except AccessError as exc:
+            if method != "GET" and route.path.startswith("/api/"):
+                who = principal.name if principal is not None else "unauthenticated"
+                await asyncio.to_thread(
+                    self.audit.record, f"{method} {route.path}", "", "denied", str(exc), who
+                )
+            raise
+        assert principal is not None
+        if route.model is not None and principal.models is not None:
+            await self.gate.check_model(
+                principal, params[route.model], self.plane.manager.model_of, route.new_name
+            )
+        self.gate.admit(principal, token)
+        current_principal.set(principal)
+        current_actor.set(principal.name)
+
+    # -- bodies -----------------------------------------------------------------------------------
+    async def _body(self, route: Route, receive: Receive, headers: dict[bytes, bytes]) -> bytes:
+        declared = headers.get(b"content-type")
+        media = declared.split(b";")[0].strip().decode("latin-1").lower() if declared else ""
+        if media and route.body and media not in route.body:
+            raise UnsupportedMediaType(
+                f"this route takes {' or '.join(route.body)}, not {media!r}: "
+                "set the Content-Type header"
+            )
+        limit = self.limits.max_upload if route.upload else self.limits.max_body
+        body = await _read(receive, headers, limit)
+        if (media or (route.body[0] if route.body else "")) == "application/json" or (
+            route.fast == "v2" and b"inference-header-content-length" in headers
+        ):
+            head = body
+            if b"inference-header-content-length" in headers:
+                length = _text(headers[b"inference-header-content-length"]) or ""
+                head = body[: int(length)] if length.isdigit() else body
+            check_json_depth(head, self.limits.max_json_depth)
+        return body
+
+    async def _fast(
+        self,
+        route: Route,
+        params: dict[str, str],
+        body: bytes,
+        headers: dict[bytes, bytes],
+        scope: Scope,
+    ) -> Reply:
+        name = params["name"]
+        if route.fast == "v2":
+            header = headers.get(b"inference-header-content-length")
+            return await infer_v2(
+                self.plane,
+                name,
+                parse_version(params.get("version")),
+                body,
+                header.decode("latin-1") if header is not None else None,
+            )
+        query = scope.get("query_string", b"").lower()
+        proba = b"probabilities=true" in query or b"probabilities=1" in query
+        return await predict_v1(self.plane, name, body, proba)
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
+
+
+async def _read(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+    """The whole body, refused (413) as soon as it is known to be over ``limit`` bytes."""
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(
+            f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes"
+        )
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands FastAPI the body the front has read, then waits."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # as a real client that stays connected
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _reply(send: Send, reply: Reply) -> None:
+    status, media, content, extra = reply
+    out = [(b"content-type", media.encode()), (b"content-length", str(len(content)).encode())]
+    out += [(k.encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _error(send: Send, exc: ModelbayError) -> None:
+    content = orjson.dumps({"error": str(exc)})
+    await _reply(send, (status_for(exc), "application/json", content, headers_for(exc)))

@@ -1,0 +1,111 @@
+"""Hostile input through the front: sizes, nesting, content types, methods, time, keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelbay import Bay, Settings
+from modelbay.api.app import create_app
+from modelbay.api.limits import json_depth
+
+
+@pytest.fixture(scope="module")
+def admin(serve_home: Path) -> str:
+    with Bay(home=serve_home) as bay:
+        return bay.keys.create("hostile-admin", ["admin"])[1]
+
+
+@pytest.fixture(scope="module")
+def client(serve_home: Path) -> Iterator[TestClient]:
+    settings = Settings(home=serve_home, max_rows=500, max_json_depth=8, request_timeout_s=0.5)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def rows_body(n: int, cols: int = 30) -> dict[str, object]:
+    return {
+        "inputs": [
+            {"name": "x", "shape": [n, cols], "datatype": "FP64", "data": [0.5] * (n * cols)}
+        ]
+    }
+
+
+def test_json_depth_ignores_brackets_inside_strings() -> None:
+    assert json_depth(b'{"a": [1, [2, [3]]]}') == 4
+    assert json_depth(b'{"a": "[[[[[[[[[["}') == 1
+    assert json_depth(b'{"a": "say \\"[[[[\\" twice", "b": [[1]]}') == 3
+    assert json_depth(b"1") == 0
+
+
+def test_deep_json_is_refused_before_parsing(client: TestClient, admin: str) -> None:
+    deep = "[" * 50 + "]" * 50
+    r = client.post(
+        "/v1/models/bc-logistic:predict",
+        content=f'{{"instances": {deep}}}',
+        headers={"Authorization": f"Bearer {admin}", "content-type": "application/json"},
+    )
+    assert r.status_code == 413 and "nests 51 levels" in r.json()["error"]
+    r = client.put(
+        "/api/deployments/deep",
+        content='{"model": "bc-logistic", "x": ' + deep + "}",
+        headers={"Authorization": f"Bearer {admin}", "content-type": "application/json"},
+    )
+    assert r.status_code == 413
+
+
+def test_too_many_rows_and_wrong_content_types(client: TestClient, admin: str) -> None:
+    h = {"Authorization": f"Bearer {admin}"}
+    r = client.post("/v2/models/bc-logistic/infer", json=rows_body(501), headers=h)
+    assert r.status_code == 413 and "501 rows" in r.json()["error"]
+    r = client.post("/v2/models/bc-logistic/infer", json=rows_body(500), headers=h)
+    assert r.status_code == 200
+    r = client.post(
+        "/v2/models/bc-logistic/infer",
+        content=b"inputs=1",
+        headers={**h, "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 415 and "Content-Type" in r.json()["error"]
+    r = client.put(
+        "/api/deployments/x", content=b"model=a", headers={**h, "content-type": "text/plain"}
+    )
+    assert r.status_code == 415
+
+
+def test_unknown_routes_and_methods(client: TestClient, admin: str) -> None:
+    h = {"Authorization": f"Bearer {admin}"}
+    assert client.get("/v3/anything", headers=h).status_code == 404
+    r = client.get("/v2/models/bc-logistic/infer", headers=h)
+    assert r.status_code == 405 and "does not answer GET" in r.json()["error"]
+
+
+def test_a_slow_request_gets_504_and_the_model_keeps_serving(
+    serve_home: Path, admin: str, serve_bay: Bay
+) -> None:
+    serve_bay.deployments.put(
+        "slow-forest", "bc-forest", max_batch=1, config={"runtime": "sklearn"}
+    )
+    settings = Settings(home=serve_home, request_timeout_s=0.2)
+    h = {"Authorization": f"Bearer {admin}"}
+    try:
+        with TestClient(create_app(settings)) as c:
+            # loading may take longer than 0.2 s: that request times out, the load goes on
+            statuses = []
+            for _ in range(50):
+                r = c.post("/v2/models/slow-forest/infer", json=rows_body(1), headers=h)
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    break
+                time.sleep(0.1)
+            assert statuses[-1] == 200 and set(statuses) <= {200, 504}
+            # 50,000 rows through a 100-tree forest in scikit-learn: far over 0.2 s
+            r = c.post("/v2/models/slow-forest/infer", json=rows_body(50_000), headers=h)
+            assert r.status_code == 504 and "longer than 0.2 s" in r.json()["error"]
+            r = c.post("/v2/models/slow-forest/infer", json=rows_body(1), headers=h)
+            assert r.status_code == 200
+    finally:
+        serve_bay.deployments.delete("slow-forest")
