@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: quickstart test check lint typecheck pytest bench bench-serve clean install
+.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-auth clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(STAMP)
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/serve.py
+
+## What API keys cost: served req/s with auth off and on, same model, same run.
+bench-auth: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/auth.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

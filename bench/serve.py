@@ -345,6 +345,7 @@ def modelbay_runs(
     env["MODELBAY_HOME"] = str(home)
     out = {}
     argv = [str(BIN / "modelbay"), "serve", "--port", str(port), "--grpc-port", str(grpc_port)]
+    argv.append("--no-auth")  # like the servers it is compared with; bench/auth.py prices keys
     ready = f"http://127.0.0.1:{port}/v2/health/ready"
     with server(argv, ready, tmp, env, tmp / "modelbay.log"):
         base = f"http://127.0.0.1:{port}"

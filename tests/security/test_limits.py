@@ -135,3 +135,22 @@ def test_the_gate_limits_and_counts_requests(tmp_path: Path) -> None:
             assert sum(bay.keys.get(key.id).usage.values()) == 3
 
     asyncio.run(main())
+
+
+def test_leases_never_let_two_processes_admit_more_than_the_bucket(tmp_path: Path) -> None:
+    a, b = SharedLimits(tmp_path / "l.bin"), SharedLimits(tmp_path / "l.bin")
+    admitted, refused_in_a_row = 0, 0
+    turn = 0
+    while refused_in_a_row < 4:  # alternate until both are refused twice
+        limits = (a, b)[turn % 2]
+        turn += 1
+        decision = limits.admit(
+            "k", now=50.0, rate=100.0, burst=100, quota=None, period=PERIOD, period_end=END
+        )
+        admitted += decision.ok
+        refused_in_a_row = 0 if decision.ok else refused_in_a_row + 1
+    assert admitted == 100
+    later = a.admit("k", now=50.5, rate=100.0, burst=100, quota=None, period=PERIOD, period_end=END)
+    assert later.ok  # the refusal was remembered only until tokens were due again
+    a.close()
+    b.close()

@@ -31,6 +31,7 @@ log = logging.getLogger("modelbay.security")
 current_principal: ContextVar[Principal] = ContextVar("modelbay_principal", default=ANONYMOUS)
 
 MAX_CACHED = 10_000
+FLUSH_S = 1.0  # request counts reach the registry this often
 
 
 def token_from(authorization: str | None, api_key: str | None) -> str | None:
@@ -76,6 +77,8 @@ class Gate:
         self._usage: Counter[tuple[str, str]] = Counter()
         self._generation = -1
         self._task: asyncio.Task[None] | None = None
+        self._next_flush = 0.0
+        self._periods: dict[str, tuple[float, str, int, float]] = {}  # kind -> (start, ...)
 
     # -- life cycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,7 +106,9 @@ class Gate:
                 if generation != self._generation:
                     self._generation = generation
                     self.forget()
-                await asyncio.to_thread(self.flush)
+                if time.monotonic() >= self._next_flush:
+                    self._next_flush = time.monotonic() + FLUSH_S
+                    await asyncio.to_thread(self.flush)
             except Exception:  # the next poll retries; requests keep being served
                 log.exception("refreshing API keys failed")
 
@@ -162,7 +167,8 @@ class Gate:
     @staticmethod
     def authorize(principal: Principal, scopes: tuple[str, ...]) -> None:
         """403 unless the principal holds one of ``scopes``."""
-        if not any(principal.allows(s) for s in scopes):
+        held = principal.scopes
+        if "admin" not in held and held.isdisjoint(scopes):
             raise Forbidden(
                 f"the key {principal.name!r} may not do this: it needs the "
                 f"{' or '.join(repr(s) for s in scopes)} scope"
@@ -199,7 +205,12 @@ class Gate:
         if not principal.key_id:
             return
         now = time.time()
-        name, number, end = _period(now, principal.quota_period)
+        cached = self._periods.get(principal.quota_period)
+        if cached is None or not cached[0] <= now < cached[3]:
+            name, number, end = _period(now, principal.quota_period)
+            cached = (now, name, number, end)  # good until the period ends
+            self._periods[principal.quota_period] = cached
+        _, name, number, end = cached
         if principal.limited and self.limits is not None:
             baseline = self._cache[token][1] if token in self._cache else 0
             decision = self.limits.admit(

@@ -5,7 +5,8 @@ Each key with a limit owns a 64-byte slot in a small memory-mapped file under
 count in the current quota period. Every worker process of ``modelbay serve`` maps
 the same file and updates a slot under an exclusive ``flock``, so the limits are
 exact across workers for the price of two system calls per request (a few
-microseconds). The count is seeded from the registry the first time a key is seen
+microseconds), and a process takes them in small leases so that most requests need
+no lock at all. The count is seeded from the registry the first time a key is seen
 and the registry is told of every request (batched each second), so a quota
 survives restarts; servers on other machines see each other's use through the
 registry.
@@ -21,6 +22,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = ["Admission", "SharedLimits"]
 
@@ -29,12 +31,27 @@ SLOT_BYTES = 64
 SLOTS = 4096
 
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     ok: bool
     reason: str = ""  # "rate" or "quota" when refused
     retry_after: float = 0.0  # seconds until a request would be admitted
     used: int = 0  # requests counted in the quota period, this one included
+
+
+LEASE_S = 1.0  # how long a process may hold tokens or quota it took from the shared slot
+
+
+@dataclass
+class _Lease:
+    """What one process holds of a key's shared bucket and quota."""
+
+    tokens: float
+    quota: int
+    used: int  # the period's count as this process last saw it, plus what it spent since
+    period: int
+    expires: float
+    blocked_until: float  # a refusal remembered here (0: none)
+    reason: str
 
 
 class SharedLimits:
@@ -53,7 +70,8 @@ class SharedLimits:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._map = mmap.mmap(self._fd, size)
-        self._index: dict[str, int] = {}  # key id -> slot, found once per process
+        self._index: dict[str, tuple[int, bytes]] = {}  # key id -> (slot, id bytes)
+        self._leases: dict[str, _Lease] = {}
 
     def close(self) -> None:
         self._map.close()
@@ -90,16 +108,45 @@ class SharedLimits:
         ``period`` is a number naming the quota period (``202611``); when it changes the
         count starts again. ``baseline`` is the count the registry knew when this
         process first saw the key (used when the slot is new).
+
+        A process takes tokens and quota from the shared slot in small leases (a
+        twentieth of the burst, a hundredth of the quota left, 1 for small limits) and
+        spends them without locking, for at most ``LEASE_S``; a refusal is remembered
+        locally until it would end. Leases are taken before they are spent, so no
+        process ever admits more than the shared limit allows.
         """
-        key = key_id.encode()[:16].ljust(16, b"\0")
+        lease = self._leases.get(key_id)
+        if lease is not None and lease.period == period and now < lease.expires:
+            if now < lease.blocked_until:
+                return Admission(False, lease.reason, lease.blocked_until - now, lease.used)
+            if (rate is None or lease.tokens >= 1.0) and (quota is None or lease.quota >= 1):
+                lease.tokens -= 1.0
+                lease.quota -= 1
+                lease.used += 1
+                return Admission(True, used=lease.used)
+        return self._admit_shared(key_id, now, rate, burst, quota, period, period_end, baseline)
+
+    def _admit_shared(
+        self,
+        key_id: str,
+        now: float,
+        rate: float | None,
+        burst: int | None,
+        quota: int | None,
+        period: int,
+        period_end: float,
+        baseline: int,
+    ) -> Admission:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            n = self._index.get(key_id)
-            if n is None or self._map[n * SLOT_BYTES : n * SLOT_BYTES + 16] != key:
+            found = self._index.get(key_id)  # a claimed slot is never given to another key
+            if found is None:
+                key = key_id.encode()[:16].ljust(16, b"\0")
                 n = self._slot(key)
                 if n < 0:
                     return Admission(True)  # no room: let the request through, unlimited
-                self._index[key_id] = n
+                self._index[key_id] = found = (n, key)
+            n, key = found
             off = n * SLOT_BYTES
             _, tokens, stamp, slot_period, _, used = _SLOT.unpack_from(self._map, off)
             cap = float(burst or max(1, math.ceil(rate or 1)))
@@ -110,16 +157,37 @@ class SharedLimits:
             if rate is not None:
                 tokens = min(cap, tokens + max(0.0, now - stamp) * rate)
             stamp = now
+            refusal: Admission | None = None
             if quota is not None and used >= quota:
+                refusal = Admission(False, "quota", max(1.0, period_end - now), used)
+            elif rate is not None and tokens < 1.0:
+                refusal = Admission(False, "rate", (1.0 - tokens) / rate, used)
+            if refusal is not None:
                 _SLOT.pack_into(self._map, off, key, tokens, stamp, slot_period, 0, used)
-                return Admission(False, "quota", max(1.0, period_end - now), used)
-            if rate is not None and tokens < 1.0:
-                _SLOT.pack_into(self._map, off, key, tokens, stamp, slot_period, 0, used)
-                return Admission(False, "rate", (1.0 - tokens) / rate, used)
-            if rate is not None:
-                tokens -= 1.0
-            used += 1
+                # remember it here; look again within a second (a quota may be raised)
+                self._leases[key_id] = _Lease(
+                    0.0,
+                    0,
+                    used,
+                    period,
+                    now + LEASE_S,
+                    now + min(refusal.retry_after, LEASE_S),
+                    refusal.reason,
+                )
+                return refusal
+            take_t = min(math.floor(tokens), max(1, int(cap // 20))) if rate is not None else 0
+            take_q = (
+                min(quota - used, max(1, min(1000, (quota - used) // 100)))
+                if quota is not None
+                else 0
+            )
+            tokens -= take_t
+            used += max(take_q, 1)
             _SLOT.pack_into(self._map, off, key, tokens, stamp, slot_period, 0, used)
-            return Admission(True, used=used)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+        counted = used - max(take_q, 1) + 1  # this request's place in the period
+        self._leases[key_id] = _Lease(
+            float(take_t - 1), take_q - 1, counted, period, now + LEASE_S, 0.0, ""
+        )
+        return Admission(True, used=counted)
