@@ -387,3 +387,19 @@ def test_management_actions_are_audited_with_the_key_name_and_keys_never_logged(
         for token in (ADMIN, deployer, reader):
             assert token not in text
     assert ADMIN not in out and deployer not in out
+
+
+def test_the_python_client_sends_its_key(server: str, row: dict[str, float]) -> None:
+    from modelbay import Client, RateLimited, Unauthenticated
+
+    _, token = new_key(server, name="client-user", scopes=["predict"], rate="1/s", burst=1)
+    with Client(server, token) as client:
+        assert client.predict("bc", row).tolist() in ([0], [1])
+        with pytest.raises(RateLimited, match="rate limit"):
+            client.predict("bc", row)
+    with Client(server) as anonymous, pytest.raises(Unauthenticated, match="API key"):
+        anonymous.predict("bc", row)
+    time.sleep(1.1)
+    me = httpx.get(f"{server}/api/keys/me", headers=auth(token))
+    assert me.status_code == 200 and me.json()["name"] == "client-user"
+    assert "key" not in me.json()  # the key itself is never shown again

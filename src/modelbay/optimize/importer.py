@@ -21,6 +21,7 @@ from modelbay.errors import UnsafeArtifactError, ValidationError
 from modelbay.optimize.onnx import compile_sklearn
 from modelbay.registry.formats import SkopsFormat, sniff_pickle
 from modelbay.registry.home import Registry
+from modelbay.registry.predictor import model_input
 from modelbay.registry.records import ModelVersion
 
 __all__ = ["import_sklearn"]
@@ -91,7 +92,7 @@ def _import(
     )
     sample = pd.DataFrame(np.random.default_rng(0).normal(size=(64, len(columns))), columns=columns)
     try:
-        model.predict(sample if hasattr(model, "feature_names_in_") else sample.to_numpy())
+        model.predict(model_input(model, sample, columns))
     except Exception as exc:
         raise ValidationError(f"the model cannot predict on {len(columns)} numbers: {exc}") from exc
     with registry.models.register(name) as draft:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from modelbay.data.signature import Signature
+from modelbay.registry.predictor import model_input
 
 __all__ = ["TOLERANCE", "Compiled", "compile_sklearn", "positional_copy"]
 
@@ -91,10 +92,9 @@ def compile_sklearn(model: Any, signature: Signature, sample: pd.DataFrame) -> C
     )
 
 
-def _parity(model: Any, x: pd.DataFrame, outputs: list[Any], task: str) -> dict[str, Any]:
+def _parity(model: Any, x: Any, outputs: list[Any], task: str) -> dict[str, Any]:
     """Compare the graph's outputs with the original's on the same rows."""
-    if getattr(model, "feature_names_in_", None) is None:  # fitted on bare arrays
-        x = x.to_numpy(dtype=np.float64)  # type: ignore[assignment]
+    x = model_input(model, x, list(x.columns))
     labels = np.asarray(outputs[0]).ravel()
     out: dict[str, Any] = {"rows_checked": len(x), "tolerance": TOLERANCE}
     if task == "regression":

@@ -10,7 +10,19 @@ import pandas as pd
 from modelbay.errors import ValidationError
 from modelbay.registry.records import ModelVersion
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "model_input"]
+
+
+def model_input(model: Any, rows: pd.DataFrame | np.ndarray, names: list[str]) -> Any:
+    """Rows as ``model`` wants them: a named frame if it was fitted on one (pipelines pick
+    columns by name), else a bare array (a model fitted on arrays, e.g. an imported one)."""
+    if getattr(model, "feature_names_in_", None) is not None:
+        if isinstance(rows, np.ndarray):
+            return pd.DataFrame(rows, columns=names, copy=False)
+        return rows
+    if isinstance(rows, pd.DataFrame) and hasattr(model, "n_features_in_"):
+        return rows.to_numpy(dtype=np.float64)
+    return rows
 
 
 class Predictor:
@@ -33,12 +45,18 @@ class Predictor:
         return self.signature.validate(rows, allow_extra=allow_extra)
 
     def predict(self, rows: Any, *, allow_extra: bool = False) -> np.ndarray:
-        return np.asarray(self.model.predict(self.validate(rows, allow_extra=allow_extra)))
+        x = model_input(
+            self.model, self.validate(rows, allow_extra=allow_extra), self.signature.names
+        )
+        return np.asarray(self.model.predict(x))
 
     def predict_proba(self, rows: Any, *, allow_extra: bool = False) -> pd.DataFrame:
         if self.version.task != "classification" or not hasattr(self.model, "predict_proba"):
             raise ValidationError(
                 f"{self.version.ref} is a {self.version.task} model; only classifiers give probabilities"
             )
-        proba = self.model.predict_proba(self.validate(rows, allow_extra=allow_extra))
+        x = model_input(
+            self.model, self.validate(rows, allow_extra=allow_extra), self.signature.names
+        )
+        proba = self.model.predict_proba(x)
         return pd.DataFrame(proba, columns=[str(c) for c in self.model.classes_])

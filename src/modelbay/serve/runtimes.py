@@ -17,6 +17,7 @@ import pandas as pd
 
 from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.models import ModelCatalog
+from modelbay.registry.predictor import model_input
 from modelbay.registry.records import ModelVersion
 
 __all__ = [
@@ -102,14 +103,7 @@ class SklearnRuntime(Runtime):
 
     def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
         self._check_loaded()
-        # trained pipelines select columns by name; an imported model may know no names
-        named = "imported" not in self.version.lineage or (
-            getattr(self.model_, "feature_names_in_", None) is not None
-        )
-        if isinstance(rows, np.ndarray) and named:
-            rows = pd.DataFrame(rows, columns=self.version.signature.names, copy=False)
-        elif isinstance(rows, pd.DataFrame) and not named:  # fitted on bare arrays
-            rows = rows.to_numpy(dtype=np.float64)
+        rows = model_input(self.model_, rows, self.version.signature.names)
         labels = np.asarray(self.model_.predict(rows))
         probabilities = None
         if proba and self.version.task == "classification":
