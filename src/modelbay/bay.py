@@ -19,6 +19,7 @@ from modelbay.registry.records import Dataset, ModelVersion
 from modelbay.registry.refs import ModelRef, check_name
 
 if TYPE_CHECKING:  # training code loads only when something trains, never in a server
+    from modelbay.monitor.service import Monitor
     from modelbay.security.keys import KeyCatalog
     from modelbay.train.trainer import Progress, TrainResult, TrainSpec
 
@@ -208,6 +209,13 @@ class Bay(Registry):
         if compiled.onnx is not None:
             draft.add_artifact("onnx", compiled.onnx, "onnx", compiled.report)
         draft.serving = compiled.report
+
+    @property
+    def monitor(self) -> Monitor:
+        """Drift, live quality, alert rules and reports over this registry's prediction log."""
+        from modelbay.monitor.service import Monitor
+
+        return Monitor(self)
 
     # -- keys and imports --------------------------------------------------------------------
     @property

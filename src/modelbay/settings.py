@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     grpc_port: int = 0  # 0: no gRPC; else the Open Inference Protocol over gRPC on this port
     grpc_host: str = "127.0.0.1"
 
+    # monitoring
+    log_sample: float = 1.0  # share of inference requests written to the prediction log
+    log_queue: int = 10_000  # entries waiting to be written; past it they are dropped (counted)
+    log_retention_days: float = 30.0
+    log_max_rows: int = 1_000_000
+    alert_interval_s: float = 30.0  # how often alert rules are evaluated (0: never, here)
+
     # security
     auth: bool = True  # API keys required; off only with `modelbay serve --no-auth` on loopback
     admin_key: SecretStr | None = None  # registered as the "admin" key on first start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 from collections.abc import AsyncIterator
@@ -11,8 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from modelbay.api import errors, management, v1, v2
+from modelbay.api import errors, management, monitoring, v1, v2
 from modelbay.api.front import Front, Limits
+from modelbay.monitor.alerts_runner import AlertRunner
+from modelbay.monitor.hooks import ServingMonitor
+from modelbay.monitor.metrics import Metrics
+from modelbay.monitor.predlog import PredictionLog
+from modelbay.monitor.service import Monitor
 from modelbay.registry.home import Registry
 from modelbay.security.gate import Gate
 from modelbay.security.keys import KeyCatalog
@@ -33,6 +39,18 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     own = registry is None
     registry = registry or Registry(settings or Settings())
     s = registry.settings
+    metrics = Metrics()
+    predlog = PredictionLog(
+        registry.db,
+        metrics,
+        sample=s.log_sample,
+        capacity=s.log_queue,
+        retention_days=s.log_retention_days,
+        max_rows=s.log_max_rows,
+    )
+    observer = ServingMonitor(metrics, predlog if s.log_sample > 0 else None)
+    monitor = Monitor(registry)
+    alerts = AlertRunner(monitor, metrics, s.home / "run" / "alerts.lock", s.alert_interval_s)
     manager = DeploymentManager(
         registry.db,
         registry.models,
@@ -41,8 +59,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         max_bytes=int(s.max_model_memory_mb * 2**20),
         poll_s=s.poll_interval_s,
         threads=s.model_threads,
+        on_call=observer.model_call,
+        on_load=observer.loaded,
     )
-    plane = DataPlane(manager, max_rows=s.max_rows, max_elements=s.max_tensor_elements)
+    plane = DataPlane(
+        manager, max_rows=s.max_rows, max_elements=s.max_tensor_elements, hooks=observer
+    )
     keys = KeyCatalog.of(registry)
     gate = Gate(
         keys,
@@ -56,6 +78,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await manager.start()
         await gate.start()
+        predlog.start()
+        alerts.start()
         grpc_server = None
         if s.grpc_port:
             from modelbay.api.grpc import build_grpc_server
@@ -73,6 +97,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 await grpc_server.stop(grace=2)
             await manager.stop()
             await gate.stop()
+            await alerts.stop()
+            await asyncio.to_thread(predlog.stop)
+            metrics.process_exited()
             if own:
                 registry.close()
 
@@ -99,13 +126,16 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.include_router(v2.router(plane, max_body))
     app.include_router(v1.router(plane, max_body))
     app.include_router(management.router(registry, manager, keys, max_upload))
+    app.include_router(monitoring.router(monitor, metrics))
+    app.state.metrics = metrics
+    app.state.predlog = predlog
     limits = Limits(
         max_body=max_body,
         max_upload=max_upload,
         max_json_depth=s.max_json_depth,
         timeout_s=s.request_timeout_s,
     )
-    return Front(app, plane, gate, registry.audit, limits)
+    return Front(app, plane, gate, registry.audit, limits, metrics.http)
 
 
 def _no_native_telemetry() -> dict[str, Any]:

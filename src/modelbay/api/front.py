@@ -61,23 +61,32 @@ class Front:
     """``Front(fastapi_app, plane, gate, audit, limits)``: an ASGI app; ``.api`` is FastAPI's."""
 
     def __init__(
-        self, api: ASGIApp, plane: DataPlane, gate: Gate, audit: AuditLog, limits: Limits
+        self,
+        api: ASGIApp,
+        plane: DataPlane,
+        gate: Gate,
+        audit: AuditLog,
+        limits: Limits,
+        count: Callable[[str, int], None] | None = None,
     ) -> None:
         self.api = api
         self.plane = plane
         self.gate = gate
         self.audit = audit
         self.limits = limits
+        self.count = count  # (route template, status) of every answered request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.api(scope, receive, send)
             return
         started = False
+        status = 0
 
         async def tracked(message: Message) -> None:
-            nonlocal started
-            started = True
+            nonlocal started, status
+            if message["type"] == "http.response.start":
+                started, status = True, int(message["status"])
             await send(message)
 
         try:
@@ -86,7 +95,7 @@ class Front:
         except TimeoutError:
             if not started:
                 await _error(
-                    send,
+                    tracked,
                     RequestTimeout(
                         f"the request took longer than {self.limits.timeout_s:g} s and was "
                         "stopped; the model keeps serving (MODELBAY_REQUEST_TIMEOUT_S sets the limit)"
@@ -94,12 +103,12 @@ class Front:
                 )
         except ModelbayError as exc:
             if not started:
-                await _error(send, exc)
+                await _error(tracked, exc)
         except Exception:
             log.exception("request failed")
             if not started:
                 await _reply(
-                    send,
+                    tracked,
                     (
                         500,
                         "application/json",
@@ -107,10 +116,14 @@ class Front:
                         {},
                     ),
                 )
+        finally:
+            if self.count is not None and status:
+                self.count(scope.get("modelbay.route", "unmatched"), status)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
         route, params, known = match(method, path)
+        scope["modelbay.route"] = route.path if route is not None else "unmatched"
         if route is None:
             if known:
                 raise MethodNotAllowed(f"{path} does not answer {method}")

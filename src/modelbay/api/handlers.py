@@ -61,6 +61,7 @@ async def predict_v1(plane: DataPlane, name: str, body: bytes, query_proba: bool
         "predictions": labels if labels.dtype.kind in "fib" else labels.tolist(),
         "model_name": name,
         "model_version": str(result.served.version.version),
+        "id": result.request_id,
     }
     if proba and result.outputs.proba is not None:
         out["probabilities"] = result.outputs.proba

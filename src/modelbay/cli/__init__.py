@@ -12,6 +12,7 @@ from modelbay.cli.common import console_for, open_bay
 from modelbay.cli.data import app as data_app
 from modelbay.cli.errors import ModelbayGroup
 from modelbay.cli.models import alias_app, models_app, runs, versions
+from modelbay.cli.monitor import alerts_app, drift, quality, report
 from modelbay.cli.predict import predict
 from modelbay.cli.quickstart import quickstart
 from modelbay.cli.security import audit, keys_app
@@ -49,6 +50,10 @@ def build_cli() -> typer.Typer:
     app.add_typer(alias_app, name="alias")
     app.add_typer(keys_app, name="keys")
     app.command()(audit)
+    app.add_typer(alerts_app, name="alerts")
+    app.command()(drift)
+    app.command()(quality)
+    app.command()(report)
     app.command()(train)
     app.command()(versions)
     app.command()(predict)

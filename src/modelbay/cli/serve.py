@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import typer
 
 from modelbay.cli.common import console_for, open_bay, table
 from modelbay.errors import ValidationError
+from modelbay.settings import Settings
 
 __all__ = ["deploy", "deployments", "serve", "undeploy"]
 
@@ -50,6 +52,7 @@ def serve(
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise ValidationError("TLS needs both --ssl-certfile and --ssl-keyfile")
     os.environ["MODELBAY_AUTH"] = "false" if no_auth else "true"
+    _metrics_dir(Path(os.environ.get("MODELBAY_HOME") or Settings().home), port)
     if not no_auth:
         with open_bay(ctx) as bay:
             admin = bay.settings.admin_key
@@ -77,6 +80,15 @@ def serve(
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
+
+
+def _metrics_dir(home: Path, port: int) -> None:
+    """A fresh folder for the workers' Prometheus values (prometheus-client's multiprocess
+    mode), so /metrics adds up every worker; set before any worker starts."""
+    folder = home.expanduser() / "run" / f"metrics-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def _loopback(host: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -24,16 +25,21 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from modelbay.errors import ConflictError
 
 __all__ = [
+    "AlertEventRow",
+    "AlertRuleRow",
     "AliasRow",
     "ApiKeyRow",
     "AuditRow",
     "Base",
     "DatasetRow",
     "DeploymentRow",
+    "DriftRow",
+    "FeedbackRow",
     "GenerationRow",
     "KeyUsageRow",
     "MetaRow",
     "ModelRow",
+    "PredictionRow",
     "TrainingRunRow",
     "VersionArtifactRow",
     "VersionRow",
@@ -222,4 +228,83 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     target: Mapped[str] = mapped_column(String(300))
     outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class PredictionRow(Base):
+    """One logged inference request: its rows (by column), outputs, version and latency."""
+
+    __tablename__ = "prediction_log"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(160))
+    latency_ms: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outputs: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class FeedbackRow(Base):
+    """Ground truth for a logged request, by request id (one per request; later wins)."""
+
+    __tablename__ = "feedback"
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    truth: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class DriftRow(Base):
+    """One drift statistic for one feature of a deployment over one window."""
+
+    __tablename__ = "drift_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    window_s: Mapped[float] = mapped_column(Float)
+    feature: Mapped[str] = mapped_column(String(200))
+    test: Mapped[str] = mapped_column(String(16))
+    statistic: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_ref: Mapped[int] = mapped_column(Integer)
+    n_cur: Mapped[int] = mapped_column(Integer)
+    drifted: Mapped[bool] = mapped_column(Boolean)
+
+
+class AlertRuleRow(Base):
+    """A rule over a metric of a deployment, and where it stands."""
+
+    __tablename__ = "alert_rules"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128))
+    metric: Mapped[str] = mapped_column(String(128))
+    op: Mapped[str] = mapped_column(String(4))
+    threshold: Mapped[float] = mapped_column(Float)
+    window_s: Mapped[float] = mapped_column(Float)
+    for_s: Mapped[float] = mapped_column(Float)
+    webhook: Mapped[str] = mapped_column(Text, default="")
+    secret: Mapped[str] = mapped_column(String(128), default="")
+    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok | pending | firing
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertEventRow(Base):
+    """A rule that started firing or was resolved, and whether its webhook got it."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(128), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[str] = mapped_column(Text, default="")

@@ -14,6 +14,7 @@ request cannot fail its neighbours.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -54,8 +55,10 @@ class Batcher:
         max_wait_ms: float,
         executor: Executor | None = None,
         concurrency: int = 1,
+        on_call: Callable[[Outputs, int, int, float], None] | None = None,
     ) -> None:
         self.call = call
+        self.on_call = on_call  # (outputs, rows, requests, seconds) after each model call
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
         self.executor = executor
@@ -160,6 +163,11 @@ class Batcher:
                 await self._execute([item])
             return
         model_s = time.perf_counter() - started
+        if self.on_call is not None:
+            try:
+                self.on_call(outputs, len(frame), len(batch), model_s)
+            except Exception:  # an observer's failure must not fail the requests
+                logging.getLogger("modelbay.serve").exception("batch observer failed")
         offset = 0
         for item in batch:
             n = len(item.rows)

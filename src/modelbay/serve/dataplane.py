@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -17,7 +18,7 @@ from modelbay.serve.codec import InferRequest, Tensor, output_tensors, rows_from
 from modelbay.serve.manager import DeploymentManager, Served
 from modelbay.serve.runtimes import Outputs, Rows
 
-__all__ = ["DataPlane", "Prediction"]
+__all__ = ["DataPlane", "PlaneHooks", "Prediction"]
 
 _KIND_DATATYPE = {"numeric": "FP64", "boolean": "BOOL"}
 PARALLEL_DECODE_ROWS = 2_000
@@ -28,6 +29,29 @@ class Prediction:
     served: Served
     outputs: Outputs
     batch: BatchInfo
+    request_id: str = ""
+    rows: Rows | None = None  # the validated rows the model saw
+
+
+class PlaneHooks:
+    """What the data plane tells an observer (metrics, the prediction log); no-ops here.
+
+    ``begin`` is called when a request for ``name`` starts; ``end`` when it is answered
+    (``prediction``) or failed (``error``), with ``seconds`` spent in the data plane.
+    Hooks run on the event loop: they must not block.
+    """
+
+    def begin(self, name: str) -> None:
+        return None
+
+    def end(
+        self,
+        name: str,
+        prediction: Prediction | None,
+        error: BaseException | None,
+        seconds: float,
+    ) -> None:
+        return None
 
 
 def _version() -> str:
@@ -44,8 +68,10 @@ class DataPlane:
         *,
         max_rows: int = 100_000,
         max_elements: int = 10_000_000,
+        hooks: PlaneHooks | None = None,
     ) -> None:
         self.manager = manager
+        self.hooks = hooks or PlaneHooks()
         self.max_rows = max_rows
         self.max_elements = max_elements
         self._id_prefix = secrets.token_hex(4)  # request ids: unique per process, cheap to make
@@ -103,9 +129,30 @@ class DataPlane:
 
     # -- inference -----------------------------------------------------------------------
     async def predict_frame(
-        self, name: str, rows: Any, *, version: int | None = None, proba: bool = False
+        self,
+        name: str,
+        rows: Any,
+        *,
+        version: int | None = None,
+        proba: bool = False,
+        request_id: str | None = None,
     ) -> Prediction:
         """Validate rows (DataFrame, records, or tensors) and predict through the batcher."""
+        started = time.perf_counter()
+        self.hooks.begin(name)
+        try:
+            result = await self._predict(name, rows, version, proba)
+        except BaseException as exc:
+            self.hooks.end(name, None, exc, time.perf_counter() - started)
+            raise
+        result.request_id = request_id or self.new_request_id()
+        self.hooks.end(name, result, None, time.perf_counter() - started)
+        return result
+
+    def new_request_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._ids):x}"
+
+    async def _predict(self, name: str, rows: Any, version: int | None, proba: bool) -> Prediction:
         served = await self.manager.get(name, version)
         if proba and served.version.task != "classification":
             raise SchemaError(
@@ -129,18 +176,20 @@ class DataPlane:
         # large bodies are checked off the event loop, small ones inline (cheaper than a hop)
         frame = await asyncio.to_thread(decode) if size > PARALLEL_DECODE_ROWS else decode()
         outputs, info = await served.batcher.submit(frame, proba=proba)
-        return Prediction(served, outputs, info)
+        return Prediction(served, outputs, info, rows=frame)
 
     async def infer(
         self, name: str, request: InferRequest, version: int | None = None
     ) -> tuple[dict[str, Any], list[Tensor]]:
         proba = "predict_proba" in request.outputs or bool(request.parameters.get("probabilities"))
-        result = await self.predict_frame(name, request.inputs, version=version, proba=proba)
+        result = await self.predict_frame(
+            name, request.inputs, version=version, proba=proba, request_id=request.id
+        )
         tensors = output_tensors(result.outputs, request.outputs, proba)
         doc = {
             "model_name": name,
             "model_version": str(result.served.version.version),
-            "id": request.id or f"{self._id_prefix}-{next(self._ids):x}",
+            "id": result.request_id,
             "parameters": {
                 "batch_size": result.batch.rows,
                 "batch_requests": result.batch.requests,

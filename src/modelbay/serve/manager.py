@@ -15,6 +15,7 @@ import gc
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -61,7 +62,11 @@ class DeploymentManager:
         max_bytes: int = 2 << 30,
         poll_s: float = 1.0,
         threads: int = 2,
+        on_call: Callable[[Served, Outputs, int, int, float], None] | None = None,
+        on_load: Callable[[Served], None] | None = None,
     ) -> None:
+        self.on_call = on_call  # after each model call: (served, outputs, rows, requests, s)
+        self.on_load = on_load  # after a version is loaded and warmed up
         self.db = db
         self.models = models
         self.deployments = deployments
@@ -166,17 +171,27 @@ class DeploymentManager:
         def call(rows: Rows, proba: bool) -> Outputs:
             return runtime.predict(rows, proba=proba)
 
+        served: Served | None = None
+
+        def observed(outputs: Outputs, rows: int, requests: int, seconds: float) -> None:
+            if self.on_call is not None and served is not None:
+                self.on_call(served, outputs, rows, requests, seconds)
+
         batcher = Batcher(
             call,
             max_batch=deployment.max_batch,
             max_wait_ms=deployment.max_wait_ms,
             executor=self.executor,
             concurrency=self.threads,
+            on_call=observed,
         ).start()
         gc.collect()  # a loaded model lives long: keep it out of later collections' way
         gc.freeze()
         log.info("serving %s: %s on %s", name, mv.ref, runtime.name)
-        return Served(name, deployment, mv, runtime, batcher, t1 - t0, t2 - t1, pinned)
+        served = Served(name, deployment, mv, runtime, batcher, t1 - t0, t2 - t1, pinned)
+        if self.on_load is not None:
+            self.on_load(served)
+        return served
 
     async def _evict(self) -> None:
         while len(self._served) > 1 and (

@@ -1,0 +1,81 @@
+"""What a server's data plane and deployment manager report, turned into metrics and log entries."""
+
+from __future__ import annotations
+
+import time
+
+from modelbay.monitor.metrics import Metrics
+from modelbay.monitor.predlog import LoggedRequest, PredictionLog
+from modelbay.registry.audit import current_actor
+from modelbay.serve.dataplane import PlaneHooks, Prediction
+from modelbay.serve.manager import Served
+from modelbay.serve.runtimes import Outputs
+
+__all__ = ["ServingMonitor"]
+
+
+class ServingMonitor(PlaneHooks):
+    """Counts, times and logs every inference; the manager's hooks report loads and calls."""
+
+    def __init__(self, metrics: Metrics, predlog: PredictionLog | None = None) -> None:
+        self.metrics = metrics
+        self.predlog = predlog
+        self._inflight: dict[str, object] = {}
+
+    def begin(self, name: str) -> None:
+        child = self._inflight.get(name)
+        if child is None:
+            child = self._inflight[name] = self.metrics.inflight.labels(name)
+        child.inc()  # type: ignore[attr-defined]
+
+    def end(
+        self,
+        name: str,
+        prediction: Prediction | None,
+        error: BaseException | None,
+        seconds: float,
+    ) -> None:
+        self._inflight[name].dec()  # type: ignore[attr-defined]
+        if prediction is None:
+            outcome = type(error).__name__ if error is not None else "unknown"
+            self.metrics.requests.labels(name, "", outcome).inc()
+            return
+        served = prediction.served
+        version = served.version
+        ok, latency, queue, _ = self.metrics.endpoint(name, str(version.version))
+        ok.inc()
+        latency.observe(seconds)
+        queue.observe(prediction.batch.queue_s)
+        if self.predlog is not None and prediction.rows is not None:
+            self.predlog.record(
+                LoggedRequest(
+                    prediction.request_id,
+                    time.time(),
+                    name,
+                    version.model,
+                    version.version,
+                    current_actor.get() or "anonymous",
+                    seconds,
+                    prediction.rows,
+                    version.signature.names,
+                    prediction.outputs.predict,
+                )
+            )
+
+    def model_call(
+        self, served: Served, outputs: Outputs, rows: int, requests: int, seconds: float
+    ) -> None:
+        self.metrics.model_call(
+            served.name,
+            str(served.version.version),
+            outputs.predict,
+            rows,
+            requests,
+            seconds,
+            served.version.task,
+        )
+
+    def loaded(self, served: Served) -> None:
+        v = str(served.version.version)
+        self.metrics.load.labels(served.name, v).set(served.load_s)
+        self.metrics.warmup.labels(served.name, v).set(served.warmup_s)

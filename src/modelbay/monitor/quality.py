@@ -1,0 +1,116 @@
+"""Feedback (ground truth by request id) and the live quality it gives, per version."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from modelbay.errors import NotFoundError, SchemaError
+from modelbay.registry.db import Database
+from modelbay.registry.models import ModelCatalog
+from modelbay.registry.tables import FeedbackRow, PredictionRow
+
+__all__ = ["add_feedback", "live_quality", "scores"]
+
+MAX_FEEDBACK = 10_000
+
+
+def add_feedback(db: Database, items: list[dict[str, Any]]) -> int:
+    """Store ground truth: ``[{"request_id": ..., "truth": value or [values per row]}]``.
+
+    Late arrival is normal; a second answer for a request replaces the first.
+    """
+    if not items:
+        raise SchemaError("send at least one feedback item: {'request_id': ..., 'truth': ...}")
+    if len(items) > MAX_FEEDBACK:
+        raise SchemaError(f"at most {MAX_FEEDBACK} feedback items per call, not {len(items)}")
+    rows = []
+    now = datetime.now(UTC)
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("request_id"), str):
+            raise SchemaError(f"feedback[{i}] needs a 'request_id' (a string) and a 'truth'")
+        if "truth" not in item:
+            raise SchemaError(f"feedback[{i}] ({item['request_id']}) has no 'truth'")
+        truth = item["truth"]
+        values = truth if isinstance(truth, list) else [truth]
+        if not all(v is None or isinstance(v, str | int | float | bool) for v in values):
+            raise SchemaError(f"feedback[{i}]: 'truth' must be a value or a list of values")
+        rows.append({"request_id": item["request_id"][:64], "at": now, "truth": values})
+    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    with db.session() as s:
+        for row in rows:
+            stmt = insert(FeedbackRow).values(**row)
+            s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["request_id"],
+                    set_={"truth": stmt.excluded.truth, "at": stmt.excluded.at},
+                )
+            )
+    return len(rows)
+
+
+def scores(task: str, truth: list[Any], predicted: list[Any]) -> dict[str, float]:
+    """Accuracy and macro F1 (classification), RMSE and MAE (regression)."""
+    if task == "regression":
+        t = np.asarray(truth, dtype=np.float64)
+        p = np.asarray(predicted, dtype=np.float64)
+        return {
+            "rmse": float(np.sqrt(np.mean((t - p) ** 2))),
+            "mae": float(np.mean(np.abs(t - p))),
+        }
+    from sklearn.metrics import f1_score
+
+    t_s = [str(v) for v in truth]
+    p_s = [str(v) for v in predicted]
+    return {
+        "accuracy": float(np.mean([a == b for a, b in zip(t_s, p_s, strict=True)])),
+        "f1_macro": float(f1_score(t_s, p_s, average="macro", zero_division=0)),
+    }
+
+
+def live_quality(
+    db: Database,
+    models: ModelCatalog,
+    deployment: str,
+    window_s: float,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Quality from feedback on requests of the last ``window_s`` seconds, per version,
+    beside each version's offline holdout metrics."""
+    now = now or datetime.now(UTC)
+    since = now - timedelta(seconds=window_s)
+    query = (
+        select(PredictionRow.model, PredictionRow.version, PredictionRow.outputs, FeedbackRow.truth)
+        .join(FeedbackRow, FeedbackRow.request_id == PredictionRow.request_id)
+        .where(PredictionRow.deployment == deployment, PredictionRow.at >= since)
+        .order_by(PredictionRow.id)
+    )
+    pairs: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
+    with db.session() as s:
+        for model, version, outputs, truth in s.execute(query):
+            if len(truth) != len(outputs):
+                continue  # truth for a different number of rows: not comparable
+            t, p = pairs.setdefault((model, version), ([], []))
+            for a, b in zip(truth, outputs, strict=True):
+                if a is not None:
+                    t.append(a)
+                    p.append(b)
+    versions: dict[str, Any] = {}
+    for (model, version), (t, p) in pairs.items():
+        try:
+            mv = models.get(f"{model}:{version}")
+        except NotFoundError:
+            continue
+        versions[str(version)] = {
+            "model": model,
+            "rows": len(t),
+            "live": scores(mv.task, t, p) if t else {},
+            "holdout": mv.metrics.get("holdout", {}),
+        }
+    return {"deployment": deployment, "window_s": window_s, "versions": versions}

@@ -1,0 +1,277 @@
+"""Monitoring against a real `modelbay serve` (two worker processes) on 127.0.0.1: drift that
+flags exactly the shifted features and fires an alert to a real webhook receiver, live
+accuracy from feedback, /metrics that agrees with the requests sent, and the report."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelbay import Bay, Client
+from tests.e2e.servers import BIN, free_port, running_server
+
+ADMIN = "monitoring-admin-key-0123456789abcdef"
+H = {"Authorization": f"Bearer {ADMIN}"}
+
+
+class Receiver:
+    """A webhook receiver on loopback: records every POST; fails the first ``fail`` ones."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.fail = fail
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = 500 if len(outer.calls) <= outer.fail else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(serve_home: Path) -> Iterator[str]:
+    with Bay(home=serve_home) as bay:
+        for name in ("churn-train", "churn-shifted", "bc-feedback", "bc-counted"):
+            bay.deployments.put(name, "churn" if name.startswith("churn") else "bc-logistic")
+    with running_server(
+        serve_home,
+        "--workers",
+        "2",
+        auth=True,
+        MODELBAY_ADMIN_KEY=ADMIN,
+        MODELBAY_ALERT_INTERVAL_S="0.5",
+    ) as url:
+        yield url
+
+
+def shifted(frame: pd.DataFrame) -> pd.DataFrame:
+    """A known shift: +25 years of age, +40 months of tenure, a new plan on 40% of rows."""
+    out = frame.copy()
+    out["age"] = out["age"] + 25
+    out["tenure"] = out["tenure"] + 40
+    rng = np.random.default_rng(1)
+    out.loc[rng.random(len(out)) < 0.4, "plan"] = "enterprise"
+    return out
+
+
+def send(url: str, name: str, frame: pd.DataFrame, chunk: int = 8) -> None:
+    with Client(url, ADMIN) as client:
+        for i in range(0, len(frame), chunk):
+            client.predict(name, frame.iloc[i : i + chunk])
+
+
+def wait_for(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.25)
+
+
+def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook(
+    server: str, serve_data: dict[str, pd.DataFrame], serve_home: Path, tmp_path: Path
+) -> None:
+    receiver = Receiver(fail=1)  # the first delivery fails: the alert is retried
+    try:
+        for rule, deployment in (("shift-alarm", "churn-shifted"), ("calm", "churn-train")):
+            r = httpx.put(
+                f"{server}/api/alerts/rules/{rule}",
+                json={
+                    "deployment": deployment,
+                    "metric": "drift.features",
+                    "op": ">",
+                    "threshold": 0,
+                    "window_s": 3600,
+                    "webhook": receiver.url,
+                },
+                headers=H,
+            )
+            assert r.status_code == 200, r.text
+            if rule == "shift-alarm":
+                secret = r.json()["secret"]
+        rows = serve_data["churn"].sample(240, random_state=0)
+        send(server, "churn-train", rows)
+        send(server, "churn-shifted", shifted(rows))
+        time.sleep(1.0)  # the prediction log is written in batches
+
+        calm = httpx.get(f"{server}/api/monitor/churn-train/drift?window=1h", headers=H).json()
+        assert calm["rows"] == 240 and calm["drifted"] == []
+        moved = httpx.get(f"{server}/api/monitor/churn-shifted/drift?window=1h", headers=H).json()
+        inputs = {f["feature"]: f for f in moved["features"] if f["feature"] != "__prediction__"}
+        assert {n for n in moved["drifted"] if n != "__prediction__"} == {"age", "tenure", "plan"}
+        assert set(inputs) == {"age", "tenure", "plan", "active", "notes"}  # signup: a date
+        assert inputs["plan"]["test"] == "chi2" and "enterprise" in inputs["plan"]["detail"]
+        assert inputs["age"]["test"] == "ks" and inputs["age"]["p_value"] < 1e-6
+        assert inputs["active"]["p_value"] > 0.001 and inputs["active"]["n_cur"] == 240
+
+        # the alert on the shifted deployment fires (once), the calm one does not
+        calls = wait_for(
+            lambda: [c for c in receiver.calls if json.loads(c[1])["state"] == "firing"]
+        )
+        events = wait_for(
+            lambda: [
+                e
+                for e in httpx.get(f"{server}/api/alerts/events", headers=H).json()
+                if e["delivered"]
+            ]
+        )
+        assert (
+            len(events) == 1 and events[0]["rule"] == "shift-alarm" and events[0]["attempts"] == 2
+        )
+        assert len(calls) == 2  # one failed delivery, one accepted retry
+        headers, body = calls[-1]
+        assert json.loads(body)["rule"] == "shift-alarm" and json.loads(body)["value"] >= 3
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["x-modelbay-signature"], expected)
+
+        out = subprocess.run(
+            [BIN / "modelbay", "--home", str(serve_home), "alerts", "events", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert json.loads(out)[0]["rule"] == "shift-alarm"
+        report = tmp_path / "report.html"
+        subprocess.run(
+            [
+                BIN / "modelbay",
+                "--home",
+                str(serve_home),
+                "report",
+                "churn-shifted",
+                "-o",
+                str(report),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        page = report.read_text()
+        # throughput, latency and drift charts; no feedback here, so no quality chart
+        assert page.count("<svg") == 3 and "no data in this window" in page
+        assert page.count('class="drifted"') >= 3
+        for feature in ("age", "tenure", "plan"):
+            assert f'<tr class="drifted"><td>{feature}</td>' in page
+        assert '<tr class=""><td>active</td>' in page
+        cli = subprocess.run(
+            [
+                BIN / "modelbay",
+                "--home",
+                str(serve_home),
+                "drift",
+                "churn-shifted",
+                "--window",
+                "1h",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"COLUMNS": "200", "PATH": ""},
+        ).stdout
+        assert "drifted: age, plan, tenure" in cli and "enterprise" in cli
+    finally:
+        receiver.close()
+        for rule in ("shift-alarm", "calm"):
+            httpx.delete(f"{server}/api/alerts/rules/{rule}", headers=H)
+
+
+def test_feedback_gives_the_expected_live_accuracy(
+    server: str, serve_data: dict[str, pd.DataFrame]
+) -> None:
+    rows = serve_data["bc-logistic"].head(100)
+    ids, predicted = [], []
+    for i in range(len(rows)):
+        one = {c: float(v) for c, v in rows.iloc[i].items()}
+        body = {
+            "inputs": [
+                {"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in one.items()
+            ]
+        }
+        r = httpx.post(f"{server}/v2/models/bc-feedback/infer", json=body, headers=H).json()
+        ids.append(r["id"])
+        predicted.append(r["outputs"][0]["data"][0])
+    # 80 right, 20 wrong, in one bulk call and one single call
+    truth = [p if i < 80 else 1 - p for i, p in enumerate(predicted)]
+    items = [{"request_id": i, "truth": t} for i, t in zip(ids, truth, strict=True)]
+    r = httpx.post(f"{server}/v1/feedback", json={"feedback": items[:-1]}, headers=H)
+    assert r.status_code == 200 and r.json() == {"stored": 99}
+    r = httpx.post(f"{server}/v1/feedback", json=items[-1], headers=H)
+    assert r.json() == {"stored": 1}
+    time.sleep(1.0)
+    quality = httpx.get(f"{server}/api/monitor/bc-feedback/quality?window=1h", headers=H).json()
+    (only,) = quality["versions"].values()
+    assert only["rows"] == 100 and only["live"]["accuracy"] == pytest.approx(0.80)
+    assert "accuracy" in only["holdout"]
+    bad = httpx.post(f"{server}/v1/feedback", json={"feedback": [{"truth": 1}]}, headers=H)
+    assert bad.status_code == 422
+
+
+def test_metrics_parse_and_agree_with_the_requests_sent(
+    server: str, serve_data: dict[str, pd.DataFrame]
+) -> None:
+    rows = serve_data["bc-logistic"].head(1)
+    one = {c: float(v) for c, v in rows.iloc[0].items()}
+    body = {
+        "inputs": [
+            {"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in one.items()
+        ]
+    }
+    sent = 37
+    for _ in range(sent):  # new connections: both workers answer some
+        with httpx.Client() as c:
+            assert (
+                c.post(f"{server}/v2/models/bc-counted/infer", json=body, headers=H).status_code
+                == 200
+            )
+    wrong = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
+    bad = httpx.post(f"{server}/v2/models/bc-counted/infer", json=wrong, headers=H)
+    assert bad.status_code == 400  # 3 columns for a 30-column model
+    text = httpx.get(f"{server}/metrics", headers=H).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+    def total(family: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in families[family].samples
+            if s.name.endswith("_total") and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    assert total("modelbay_inference_requests", deployment="bc-counted", outcome="ok") == sent
+    assert total("modelbay_inference_requests", deployment="bc-counted", outcome="SchemaError") == 1
+    assert total("modelbay_http_requests", route="/v2/models/{name}/infer", status="200") >= sent
+    assert total("modelbay_http_requests", route="/v2/models/{name}/infer", status="400") >= 1
+    latency = [
+        s
+        for s in families["modelbay_inference_duration_seconds"].samples
+        if s.name.endswith("_count") and s.labels["deployment"] == "bc-counted"
+    ]
+    assert sum(s.value for s in latency) == sent
+    assert "modelbay_batch_rows" in families and "modelbay_model_load_seconds" in families
+    assert httpx.get(f"{server}/metrics").status_code == 401  # a key with read scope is needed
