@@ -64,15 +64,25 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
 def client(home: Home) -> Iterator[TestClient]:
     settings = Settings(home=home.path, key_poll_interval_s=0.1, poll_interval_s=0.1)
     with TestClient(create_app(settings)) as c:
+        admin = {"Authorization": f"Bearer {home.tokens['admin']}"}
+        for model in ("a", "b"):  # logged requests, so that drift has something to measure
+            for _ in range(3):
+                assert (
+                    c.post(f"/v2/models/{model}/infer", json=V2_BODY, headers=admin).status_code
+                    == 200
+                )
+        c.app.api.state.predlog.flush()  # type: ignore[attr-defined]
         yield c
 
 
 def prepare(home: Home, names: dict[str, str]) -> None:
-    """Put back what a previous request may have changed: alias, deployments, the victim key."""
+    """Put back what a previous request may have changed: alias, deployments, the victim
+    key, the alert rule; and make sure each model has logged requests (for drift)."""
     with Bay(home=home.path) as bay:
         for model in ("a", "b"):
             bay.models.set_alias(model, "matrix", 1)
             bay.deployments.put(f"dep-{model}", model)
+        bay.monitor.rules.put("matrix", "a", "drift.psi.max", ">", 0.2)
         try:
             if not bay.keys.get("victim").active:
                 raise NotFoundError("revoked")
@@ -88,7 +98,7 @@ def _model(expected: int, **kwargs: Any) -> Recipe:
     """A request over model ``m`` (a or b): path parameters and request arguments."""
 
     def recipe(home: Home, m: str) -> tuple[dict[str, str], dict[str, Any]]:
-        params = {"name": m, "version": "1", "alias": "matrix", "key": "victim"}
+        params = {"name": m, "version": "1", "alias": "matrix", "key": "victim", "rule": "matrix"}
         extra = {k: (v(home) if callable(v) else v) for k, v in kwargs.items()}
         return params, extra
 
@@ -142,6 +152,18 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("DELETE", "/api/keys/{key}"): _model(200),
     ("POST", "/api/keys/{key}/rotate"): _model(201),
     ("GET", "/api/audit"): _model(200),
+    ("GET", "/metrics"): _model(200),
+    ("POST", "/v1/feedback"): _model(200, json={"request_id": "r-1", "truth": 0}),
+    ("GET", "/api/monitor/{name}/quality"): _model(200),
+    ("GET", "/api/monitor/{name}/drift"): _model(200),
+    ("GET", "/api/monitor/{name}/drift/history"): _model(200),
+    ("GET", "/api/monitor/{name}/report"): _model(200),
+    ("GET", "/api/alerts/rules"): _model(200),
+    ("PUT", "/api/alerts/rules/{rule}"): _model(
+        200, json={"deployment": "a", "metric": "drift.psi.max", "threshold": 0.2}
+    ),
+    ("DELETE", "/api/alerts/rules/{rule}"): _model(204),
+    ("GET", "/api/alerts/events"): _model(200),
     ("GET", "/openapi.json"): _model(200),
     ("GET", "/docs"): _model(200),
     ("GET", "/docs/oauth2-redirect"): _model(200),

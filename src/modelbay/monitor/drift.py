@@ -166,15 +166,17 @@ def measure_drift(
         )
     model, version = found[0][0], found[0][1]  # the version serving most recently
     mv = models.get(f"{model}:{version}")
-    columns: dict[str, list[Any]] = {}
+    names = mv.signature.names
+    columns: dict[str, list[Any]] = {n: [] for n in names}
     predictions: list[Any] = []
     requests = 0
     for m, v, inputs, outputs in found:
         if (m, v) != (model, version):
             continue
         requests += 1
-        for col, values in inputs.items():
-            columns.setdefault(col, []).extend(values)
+        for row in inputs:  # rows of values in the signature's column order
+            for name, value in zip(names, row, strict=False):
+                columns[name].append(value)
         predictions.extend(outputs)
     results = _features(mv, columns, predictions)
     for r in results:

@@ -146,6 +146,7 @@ class Metrics:
         )
         self._children: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._http: dict[tuple[str, int], Any] = {}
+        self._calls: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def endpoint(self, deployment: str, version: str) -> tuple[Any, ...]:
         """The per-(deployment, version) children, looked up once (``labels()`` is slow)."""
@@ -182,18 +183,34 @@ class Metrics:
         task: str,
     ) -> None:
         """One merged model call: its duration, size and what it predicted."""
-        self.model.labels(deployment, version).observe(seconds)
-        self.batch.labels(deployment, version).observe(rows)
-        self.batch_requests.labels(deployment, version).observe(requests)
+        key = (deployment, version)
+        found = self._calls.get(key)
+        if found is None:
+            found = self._calls[key] = (
+                self.model.labels(deployment, version),
+                self.batch.labels(deployment, version),
+                self.batch_requests.labels(deployment, version),
+                self.values.labels(deployment, version),
+                {},
+            )
+        model, batch, batch_requests, values, classes = found
+        model.observe(seconds)
+        batch.observe(rows)
+        batch_requests.observe(requests)
         if task == "regression":
             sample = labels[:: max(1, len(labels) // VALUE_SAMPLE)][:VALUE_SAMPLE]
-            child = self.values.labels(deployment, version)
-            for v in np.asarray(sample, dtype=np.float64):
-                child.observe(float(v))
+            for v in np.asarray(sample, dtype=np.float64).tolist():
+                values.observe(v)
+            return
+        if len(labels) == 1:
+            kinds, counts = labels, np.ones(1, dtype=np.int64)
         else:
-            kinds, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
-            for label, n in zip(kinds, counts, strict=True):
-                self.predicted.labels(deployment, version, str(label)).inc(int(n))
+            kinds, counts = np.unique(labels, return_counts=True)
+        for label, n in zip(kinds.tolist(), counts.tolist(), strict=True):
+            child = classes.get(label)
+            if child is None:
+                child = classes[label] = self.predicted.labels(deployment, version, str(label))
+            child.inc(n)
 
     def render(self) -> bytes:
         if self.multiprocess:

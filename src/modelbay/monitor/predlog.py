@@ -19,14 +19,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 
 from modelbay.monitor.metrics import Metrics
 from modelbay.registry.db import Database
 from modelbay.registry.tables import FeedbackRow, PredictionRow
 
-__all__ = ["LoggedRequest", "PredictionLog", "columns_of"]
+__all__ = ["LoggedRequest", "PredictionLog", "rows_of"]
 
 log = logging.getLogger("modelbay.monitor")
 
@@ -40,26 +41,36 @@ class LoggedRequest:
     version: int
     actor: str
     latency_s: float
-    rows: Any  # the validated rows: a float block or a DataFrame
+    rows: Any  # the validated rows: a float block or a DataFrame (logged as lists of values)
     names: list[str]
     labels: np.ndarray
 
 
-def columns_of(rows: Any, names: list[str]) -> dict[str, list[Any]]:
-    """Rows as ``{column: [values]}`` with JSON-safe values (NaN becomes None)."""
+def rows_of(rows: Any, names: list[str]) -> list[list[Any]]:
+    """Rows as lists in the signature's column order, with JSON-safe values (NaN: None)."""
     if isinstance(rows, np.ndarray):
-        block = rows.astype(np.float64, copy=False)
-        out: dict[str, list[Any]] = {}
-        for i, name in enumerate(names):
-            col = block[:, i]
-            out[name] = [None if v != v else float(v) for v in col.tolist()]
-        return out
+        return [[None if v != v else v for v in row] for row in rows.astype(np.float64).tolist()]
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-    result: dict[str, list[Any]] = {}
-    for name in frame.columns:
-        values = frame[name].astype(object).where(frame[name].notna(), None).tolist()
-        result[str(name)] = [_plain(v) for v in values]
-    return result
+    frame = frame[[n for n in names if n in frame.columns]]
+    values = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    return [[_plain(v) for v in row] for row in values]
+
+
+def _inputs_json(rows: Any, names: list[str]) -> str:
+    if isinstance(rows, np.ndarray):  # a numeric block, serialized by orjson in C (NaN: null)
+        return orjson.dumps(np.ascontiguousarray(rows), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return orjson.dumps(rows_of(rows, names), default=str).decode()
+
+
+_SECOND: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
+def _sqlite_time(at: float) -> str:
+    """``at`` as SQLAlchemy stores datetimes in SQLite, with the second's text cached."""
+    whole = int(at)
+    if _SECOND[0] != whole:
+        _SECOND[0], _SECOND[1] = whole, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))
+    return f"{_SECOND[1]}.{int((at - whole) * 1e6):06d}"
 
 
 def _plain(v: Any) -> Any:
@@ -150,9 +161,7 @@ class PredictionLog:
         while self._queue:
             entries = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
             try:
-                rows = [self._row(e) for e in entries]
-                with self.db.engine.begin() as conn:
-                    conn.execute(insert(PredictionRow), rows)
+                self._insert(entries)
             except Exception as exc:
                 self._drop(len(entries), "database")
                 log.warning("prediction log: dropped %d entries: %s", len(entries), exc)
@@ -163,22 +172,41 @@ class PredictionLog:
                 self.metrics.logged.inc(len(entries))
         return done
 
-    @staticmethod
-    def _row(e: LoggedRequest) -> dict[str, Any]:
-        labels = e.labels
-        outputs = labels.tolist() if labels.dtype.kind in "fiub" else [_plain(v) for v in labels]
-        return {
-            "request_id": e.request_id,
-            "at": datetime.fromtimestamp(e.at, UTC),
-            "deployment": e.deployment,
-            "model": e.model,
-            "version": e.version,
-            "actor": e.actor,
-            "latency_ms": e.latency_s * 1000.0,
-            "rows": len(labels),
-            "inputs": columns_of(e.rows, e.names),
-            "outputs": outputs,
-        }
+    def _insert(self, entries: list[LoggedRequest]) -> None:
+        """One executemany of rows serialized by orjson, straight to the driver: the ORM's
+        per-row work held the GIL long enough to slow the requests being served."""
+        pg = self.db.dialect == "postgresql"
+        mark = "%s" if pg else "?"
+        json_mark = f"{mark}::json" if pg else mark
+        sql = (
+            "INSERT INTO prediction_log (request_id, at, deployment, model, version, actor, "
+            f"latency_ms, rows, inputs, outputs) VALUES ({', '.join([mark] * 8)}, "
+            f"{json_mark}, {json_mark})"
+        )
+        params = []
+        for e in entries:
+            labels = e.labels
+            outputs = (
+                orjson.dumps(labels, option=orjson.OPT_SERIALIZE_NUMPY)
+                if labels.dtype.kind in "fiub"
+                else orjson.dumps([_plain(v) for v in labels])
+            )
+            params.append(
+                (
+                    e.request_id,
+                    datetime.fromtimestamp(e.at, UTC) if pg else _sqlite_time(e.at),
+                    e.deployment,
+                    e.model,
+                    e.version,
+                    e.actor,
+                    e.latency_s * 1000.0,
+                    len(labels),
+                    _inputs_json(e.rows, e.names),
+                    outputs.decode(),
+                )
+            )
+        with self.db.engine.begin() as conn:
+            conn.exec_driver_sql(sql, params)
 
     def trim(self) -> int:
         """Remove entries older than the retention, then the oldest past ``max_rows``."""

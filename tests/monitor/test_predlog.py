@@ -1,0 +1,127 @@
+"""The prediction log: bounded, sampled, batched, and dropping (counted) when the database is down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.datasets import load_iris
+
+from modelbay import Bay, Settings
+from modelbay.api.app import create_app
+from modelbay.monitor.metrics import Metrics
+from modelbay.monitor.predlog import LoggedRequest, PredictionLog
+from modelbay.registry.tables import PredictionRow
+from tests.conftest import PG_URL
+
+ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4}
+ROW |= {"petal width (cm)": 0.2}
+BODY = {
+    "inputs": [{"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in ROW.items()]
+}
+
+
+def entry(i: int) -> LoggedRequest:
+    return LoggedRequest(
+        f"r-{i}",
+        time.time(),
+        "d",
+        "m",
+        1,
+        "k",
+        0.001,
+        np.array([[1.0, 2.0]]),
+        ["a", "b"],
+        np.array([i]),
+    )
+
+
+def sample_value(metrics: Metrics, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return 0.0
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(bay: Bay) -> None:
+    metrics = Metrics()
+    log = PredictionLog(bay.db, metrics, capacity=5)
+    started = time.perf_counter()
+    kept = [log.record(entry(i)) for i in range(12)]
+    assert time.perf_counter() - started < 0.05
+    assert kept == [True] * 5 + [False] * 7
+    assert sample_value(metrics, "modelbay_prediction_log_dropped_total", reason="queue_full") == 7
+    assert log.flush() == 5
+    with bay.db.session() as s:
+        rows = s.query(PredictionRow).order_by(PredictionRow.id).all()
+        assert [r.request_id for r in rows] == [f"r-{i}" for i in range(5)]
+        assert rows[0].inputs == [[1.0, 2.0]] and rows[0].outputs == [0]
+
+
+def test_sampling_logs_about_the_share_asked(sqlite_bay: Bay) -> None:
+    log = PredictionLog(sqlite_bay.db, sample=0.25, capacity=10_000)
+    kept = sum(log.record(entry(i)) for i in range(4000))
+    assert 800 < kept < 1200
+
+
+def test_retention_by_count(sqlite_bay: Bay) -> None:
+    log = PredictionLog(sqlite_bay.db, max_rows=10)
+    for i in range(25):
+        log.record(entry(i))
+    log.flush()
+    assert log.trim() == 15
+    with sqlite_bay.db.session() as s:
+        assert [r.request_id for r in s.query(PredictionRow).order_by(PredictionRow.id)] == [
+            f"r-{i}" for i in range(15, 25)
+        ]
+
+
+@pytest.fixture
+def pg_served(pg_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    from modelbay.registry.keys import generate_master_key
+
+    settings = Settings(
+        home=tmp_path / "bay", database_url=pg_url, master_key=generate_master_key(), auth=False
+    )
+    with Bay(settings) as bay:
+        iris = load_iris(as_frame=True).frame
+        bay.train(iris, "target", name="iris", algorithm="logistic_regression", trials=1, cv=2)
+    with TestClient(create_app(settings)) as client:
+        yield client, pg_url.rsplit("/", 1)[1]
+
+
+def test_a_stopped_database_makes_logging_drop_and_count_not_fail_requests(
+    pg_served: tuple[TestClient, str],
+) -> None:
+    client, name = pg_served
+    assert all(client.post("/v2/models/iris/infer", json=BODY).status_code == 200 for _ in range(5))
+    predlog = client.app.api.state.predlog  # type: ignore[attr-defined]
+    predlog.flush()
+    assert predlog.written == 5
+    admin = psycopg.connect(PG_URL, autocommit=True)
+    try:  # the database goes away: no connection to it is allowed any more
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        statuses = [client.post("/v2/models/iris/infer", json=BODY).status_code for _ in range(20)]
+        assert statuses == [200] * 20
+        predlog.flush()
+        assert predlog.dropped == 20 and predlog.written == 5
+        metrics = client.app.api.state.metrics  # type: ignore[attr-defined]
+        assert (
+            sample_value(metrics, "modelbay_prediction_log_dropped_total", reason="database") == 20
+        )
+    finally:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        admin.close()
+    assert client.post("/v2/models/iris/infer", json=BODY).status_code == 200
+    predlog.flush()
+    assert predlog.written == 6  # back to logging once the database is back
