@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-auth clean install
+.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-auth bench-monitor clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench-serve: $(STAMP)
 bench-auth: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/auth.py
+
+## What the prediction log costs: served req/s with logging off and at 100%, same run.
+bench-monitor: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/monitor.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

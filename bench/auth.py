@@ -14,10 +14,8 @@ cost per request is also timed in process.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -26,17 +24,16 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import BIN, build_models, free_port, server, write_bodies, wrk
+from ab import ab_args as parse
+from ab import alternate, median, table
+
+from serve import BIN, build_models, free_port, server, write_bodies
 
 ADMIN = "bench-admin-key-0123456789abcdef0123"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--duration", type=float, default=5.0)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--connections", type=int, default=64)
-    args = p.parse_args()
+    args = parse(__doc__ or "", duration=5.0, rounds=3)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         home = tmp / "home"
@@ -46,41 +43,29 @@ def main() -> None:
         env.update(MODELBAY_HOME=str(home), MODELBAY_ADMIN_KEY=ADMIN)
         off_port, on_port = free_port(), free_port()
         serve = [str(BIN / "modelbay"), "serve", "--port"]
+        ready = "http://127.0.0.1:{}/v2/health/ready"
         with (
             server(
                 [*serve, str(off_port), "--no-auth"],
-                f"http://127.0.0.1:{off_port}/v2/health/ready",
+                ready.format(off_port),
                 tmp,
                 env,
                 tmp / "off.log",
             ),
-            server(
-                [*serve, str(on_port)],
-                f"http://127.0.0.1:{on_port}/v2/health/ready",
-                tmp,
-                env,
-                tmp / "on.log",
-            ),
+            server([*serve, str(on_port)], ready.format(on_port), tmp, env, tmp / "on.log"),
         ):
-            keys = make_keys(f"http://127.0.0.1:{on_port}")
-            callers = {"auth off": (off_port, {})}
-            for label, token in keys.items():
-                callers[f"auth on, {label}"] = (on_port, {"Authorization": f"Bearer {token}"})
-            runs: dict[str, list[dict[str, float]]] = {k: [] for k in callers}
-            order = list(callers)
-            for r in range(args.rounds):
-                # alternate the order, so that a drift during a round falls on every caller
-                for label in order if r % 2 == 0 else order[::-1]:
-                    port, extra = callers[label]
-                    url = f"http://127.0.0.1:{port}/v2/models/logistic/infer"
-                    check = httpx.post(url, content=body.read_bytes(), headers={**headers, **extra})
-                    assert check.status_code == 200, check.text
-                    runs[label].append(
-                        wrk(url, body, {**headers, **extra}, args.connections, args.duration)
-                    )
-                print(f"round {r + 1}/{args.rounds} done", flush=True)
+            url = "http://127.0.0.1:{}/v2/models/logistic/infer"
+            callers = {"auth off": (url.format(off_port), {})}
+            for label, token in make_keys(f"http://127.0.0.1:{on_port}").items():
+                callers[f"auth on, {label}"] = (
+                    url.format(on_port),
+                    {"Authorization": f"Bearer {token}"},
+                )
+            runs = alternate(callers, body, headers, args)
             gate_us = gate_cost(home)
-        report(runs, args.connections, gate_us)
+        print(f"\n### API keys: 1-row v2 JSON, logistic pipeline, {args.connections} connections\n")
+        table(runs, "auth off")
+        report(runs, gate_us)
 
 
 def make_keys(url: str) -> dict[str, str]:
@@ -134,28 +119,14 @@ def gate_cost(home: Path) -> dict[str, float]:
     return asyncio.run(run())
 
 
-def report(runs: dict[str, list[dict[str, float]]], conns: int, gate_us: dict[str, float]) -> None:
-    base = statistics.median(r["rps"] for r in runs["auth off"])
-    print(
-        f"\n### API keys: 1-row v2 JSON, logistic pipeline, {conns} connections (median of rounds)\n"
-    )
-    print("| caller | req/s (each round) | median req/s | p99 ms | vs auth off |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for label, rs in runs.items():
-        med = statistics.median(r["rps"] for r in rs)
-        p99 = statistics.median(r["p99_ms"] for r in rs)
-        each = ", ".join(f"{r['rps']:,.0f}" for r in rs)
-        errors = sum(r["errors"] for r in rs)
-        flag = f" ({errors:.0f} errors)" if errors else ""
-        print(f"| {label} | {each} | {med:,.0f}{flag} | {p99:.1f} | {med / base:.3f} |")
+def report(runs: dict[str, list[dict[str, float]]], gate_us: dict[str, float]) -> None:
+    base = median(runs, "auth off")
     per_request_us = 1e6 / base
     print(f"\n| gate, in process | us per request | share of a request ({per_request_us:.0f} us) |")
     print("| --- | ---: | ---: |")
     for label, us in gate_us.items():
         print(f"| {label} | {us:.1f} | {100 * us / per_request_us:.1f}% |")
-    worst = min(
-        statistics.median(r["rps"] for r in rs) for k, rs in runs.items() if k != "auth off"
-    )
+    worst = min(median(runs, k) for k in runs if k != "auth off")
     print(f"\nauth costs {100 * (1 - worst / base):.1f}% of throughput at worst (target: under 5%)")
 
 

@@ -13,9 +13,7 @@ from each server's /metrics at the end.
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -24,15 +22,14 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import BIN, build_models, free_port, server, write_bodies, wrk
+from ab import ab_args as parse
+from ab import alternate, median, table
+
+from serve import BIN, build_models, free_port, server, write_bodies
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--duration", type=float, default=4.0)
-    p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--connections", type=int, default=64)
-    args = p.parse_args()
+    args = parse(__doc__ or "", duration=4.0, rounds=6)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         home = tmp / "home"
@@ -54,19 +51,22 @@ def main() -> None:
             for label, port in ports.items()
         ]
         with servers[0], servers[1]:
-            runs: dict[str, list[dict[str, float]]] = {k: [] for k in ports}
-            order = list(ports)
-            for r in range(args.rounds):
-                for label in order if r % 2 == 0 else order[::-1]:
-                    url = f"http://127.0.0.1:{ports[label]}/v2/models/logistic/infer"
-                    assert (
-                        httpx.post(url, content=body.read_bytes(), headers=headers).status_code
-                        == 200
-                    )
-                    runs[label].append(wrk(url, body, headers, args.connections, args.duration))
-                print(f"round {r + 1}/{args.rounds} done", flush=True)
+            url = "http://127.0.0.1:{}/v2/models/logistic/infer"
+            callers = {label: (url.format(port), {}) for label, port in ports.items()}
+            runs = alternate(callers, body, headers, args)
             counters = {label: log_counters(port) for label, port in ports.items()}
-        report(runs, counters, args.connections)
+        print(
+            f"\n### Prediction log: 1-row v2 JSON, logistic pipeline, {args.connections} connections\n"
+        )
+        extra = {
+            label: [f"log entries written={c['written']:,.0f}", f"dropped={c['dropped']:,.0f}"]
+            for label, c in counters.items()
+        }
+        table(runs, "logging off", extra)
+        on, off = median(runs, "logging 100%"), median(runs, "logging off")
+        print(
+            f"\nlogging every request costs {100 * (1 - on / off):.1f}% of throughput (target: under 10%)"
+        )
 
 
 def log_counters(port: int) -> dict[str, float]:
@@ -79,30 +79,6 @@ def log_counters(port: int) -> dict[str, float]:
             elif s.name == "modelbay_prediction_log_dropped_total":
                 out["dropped"] += s.value
     return out
-
-
-def report(
-    runs: dict[str, list[dict[str, float]]], counters: dict[str, dict[str, float]], conns: int
-) -> None:
-    base = statistics.median(r["rps"] for r in runs["logging off"])
-    print(f"\n### Prediction log: 1-row v2 JSON, logistic pipeline, {conns} connections\n")
-    print(
-        "| server | req/s (each round) | median req/s | p99 ms | vs off | log entries written | dropped |"
-    )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for label, rs in runs.items():
-        med = statistics.median(r["rps"] for r in rs)
-        p99 = statistics.median(r["p99_ms"] for r in rs)
-        each = ", ".join(f"{r['rps']:,.0f}" for r in rs)
-        c = counters[label]
-        print(
-            f"| {label} | {each} | {med:,.0f} | {p99:.1f} | {med / base:.3f} | "
-            f"{c['written']:,.0f} | {c['dropped']:,.0f} |"
-        )
-    on = statistics.median(r["rps"] for r in runs["logging 100%"])
-    print(
-        f"\nlogging every request costs {100 * (1 - on / base):.1f}% of throughput (target: under 10%)"
-    )
 
 
 if __name__ == "__main__":

@@ -274,4 +274,17 @@ def test_metrics_parse_and_agree_with_the_requests_sent(
     ]
     assert sum(s.value for s in latency) == sent
     assert "modelbay_batch_rows" in families and "modelbay_model_load_seconds" in families
+    # gauges set by the drift and quality checks of the tests above (run in this order)
+    psi = {
+        s.labels["feature"]: s.value
+        for s in families["modelbay_drift_score"].samples
+        if s.labels["deployment"] == "churn-shifted" and s.labels["test"] == "psi"
+    }
+    assert psi["age"] >= 0.2 and psi["active"] < 0.1
+    accuracy = [
+        s.value
+        for s in families["modelbay_live_quality"].samples
+        if s.labels["deployment"] == "bc-feedback" and s.labels["metric"] == "accuracy"
+    ]
+    assert accuracy == [pytest.approx(0.8)]
     assert httpx.get(f"{server}/metrics").status_code == 401  # a key with read scope is needed

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         max_rows=s.log_max_rows,
     )
     observer = ServingMonitor(metrics, predlog if s.log_sample > 0 else None)
-    monitor = Monitor(registry)
+    monitor = Monitor(registry, on_drift=metrics.drift_result, on_quality=metrics.quality_result)
     alerts = AlertRunner(monitor, metrics, s.home / "run" / "alerts.lock", s.alert_interval_s)
     manager = DeploymentManager(
         registry.db,

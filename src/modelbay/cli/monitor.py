@@ -11,7 +11,17 @@ from modelbay.cli.common import console_for, fmt, open_bay, print_json, table
 
 __all__ = ["alerts_app", "drift", "quality", "report"]
 
-alerts_app = typer.Typer(help="Alert rules and the events they fired.", no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="Alert rules and the events they fired (alone: the newest events).",
+    invoke_without_command=True,
+)
+
+
+@alerts_app.callback()
+def alerts_default(ctx: typer.Context) -> None:
+    """Alert rules and the events they fired; ``modelbay alerts`` alone lists the events."""
+    if ctx.invoked_subcommand is None:
+        alerts_events(ctx, limit=50, rule=None, as_json=False)
 
 
 def drift(

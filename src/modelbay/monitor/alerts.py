@@ -160,8 +160,18 @@ class AlertRules:
             ]
 
 
+Measure = Callable[[str, float], dict[str, Any]]  # (deployment, window_s) -> a result
+
+
 def metric_value(
-    db: Database, models: ModelCatalog, deployment: str, metric: str, window_s: float
+    db: Database,
+    models: ModelCatalog,
+    deployment: str,
+    metric: str,
+    window_s: float,
+    *,
+    drift: Measure | None = None,
+    quality: Measure | None = None,
 ) -> float | None:
     """The current value of ``metric`` for ``deployment`` over the window (None: no data)."""
     from modelbay.monitor.drift import measure_drift
@@ -169,7 +179,10 @@ def metric_value(
 
     if metric.startswith("drift."):
         try:
-            report = measure_drift(db, models, deployment, window_s)
+            if drift is not None:
+                report = drift(deployment, window_s)
+            else:
+                report = measure_drift(db, models, deployment, window_s)
         except NotFoundError:
             return None
         if metric == "drift.features":
@@ -177,10 +190,13 @@ def metric_value(
         inputs = [f["psi"] for f in report["features"] if f["feature"] != "__prediction__"]
         return float(max(inputs)) if inputs else None
     if metric.startswith("quality."):
-        quality = live_quality(db, models, deployment, window_s)
+        if quality is not None:
+            found = quality(deployment, window_s)
+        else:
+            found = live_quality(db, models, deployment, window_s)
         values = [
             v["live"][metric.split(".", 1)[1]]
-            for v in quality["versions"].values()
+            for v in found["versions"].values()
             if metric.split(".", 1)[1] in v["live"]
         ]
         return float(values[-1]) if values else None
@@ -204,13 +220,23 @@ def evaluate_rules(
     *,
     send: Callable[[dict[str, Any], str, str], tuple[bool, int, str]] | None = None,
     now: datetime | None = None,
+    drift: Measure | None = None,
+    quality: Measure | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate every rule once; store and send the events of rules that fired or resolved."""
     now = now or datetime.now(UTC)
     events = []
     for rule in AlertRules(db).list():
         try:
-            value = metric_value(db, models, rule.deployment, rule.metric, rule.window_s)
+            value = metric_value(
+                db,
+                models,
+                rule.deployment,
+                rule.metric,
+                rule.window_s,
+                drift=drift,
+                quality=quality,
+            )
         except Exception as exc:  # one broken rule must not stop the others
             log.warning("alert rule %s could not be evaluated: %s", rule.name, exc)
             continue

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from modelbay.monitor.metrics import Metrics
 from modelbay.monitor.service import Monitor
+from modelbay.tasks import cancel
 
 __all__ = ["AlertRunner"]
 
@@ -39,13 +40,8 @@ class AlertRunner:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

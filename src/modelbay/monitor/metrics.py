@@ -212,6 +212,18 @@ class Metrics:
                 child = classes[label] = self.predicted.labels(deployment, version, str(label))
             child.inc(n)
 
+    def drift_result(self, found: dict[str, Any]) -> None:
+        """Set the drift gauges from a drift result (per feature: PSI and the test's statistic)."""
+        for f in found["features"]:
+            self.drift.labels(found["deployment"], f["feature"], "psi").set(f["psi"])
+            self.drift.labels(found["deployment"], f["feature"], f["test"]).set(f["statistic"])
+
+    def quality_result(self, found: dict[str, Any]) -> None:
+        """Set the live quality gauges from a quality result."""
+        for version, q in found["versions"].items():
+            for metric, value in q["live"].items():
+                self.quality.labels(found["deployment"], version, metric).set(value)
+
     def render(self) -> bytes:
         if self.multiprocess:
             from prometheus_client import multiprocess

@@ -98,7 +98,9 @@ def _svg(
     title: str, series: dict[str, list[float | None]], unit: str, w: int = 720, h: int = 220
 ) -> str:
     """A line chart: one polyline a series, gaps where a value is missing."""
-    pad_l, pad_r, pad_t, pad_b = 56, 12, 28, 26
+    rows_of_legend = (len(series) + 3) // 4
+    pad_l, pad_r, pad_t, pad_b = 56, 12, 16 + 14 * rows_of_legend, 26
+    h += 14 * (rows_of_legend - 1)
     values = [v for s in series.values() for v in s if v is not None]
     if not values:
         return f'<figure><figcaption>{html.escape(title)}</figcaption><p class="empty">no data in this window</p></figure>'
@@ -136,7 +138,8 @@ def _svg(
         if len(run) > 1:
             parts.append(f'<polyline points="{" ".join(run)}" stroke="{color}"/>')
         parts.append(
-            f'<text x="{pad_l + 8 + 150 * j}" y="16" fill="{color}" class="legend">{html.escape(name)}</text>'
+            f'<text x="{pad_l + 8 + 165 * (j % 4)}" y="{14 + 14 * (j // 4)}" fill="{color}" '
+            f'class="legend">{html.escape(name[:24])}</text>'
         )
     parts.append(
         f'<text x="{w - pad_r}" y="{h - 6}" text-anchor="end">{html.escape(unit)}</text></svg>'
@@ -164,9 +167,15 @@ def render_report(data: dict[str, Any]) -> str:
             "from feedback",
         ),
     ]
-    drift_series = {f: [v for _, v in points] for f, points in sorted(data["drift_psi"].items())}
+    # the eight features that moved most (by their latest PSI), so the chart stays readable
+    moved = sorted(data["drift_psi"].items(), key=lambda kv: -kv[1][-1][1])[:8]
+    drift_series = {f: [v for _, v in points] for f, points in moved}
     charts.append(
-        _svg("Drift per feature over time (PSI)", drift_series, "each stored drift check")
+        _svg(
+            "Drift over time (PSI): the 8 features that moved most",
+            drift_series,
+            "each stored drift check",
+        )
     )
     latest = data.get("latest_drift")
     table = "<p>No logged requests in this window.</p>"

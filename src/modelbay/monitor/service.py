@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from modelbay.errors import ValidationError
@@ -32,9 +33,19 @@ def parse_window(text: str | float | int) -> float:
 
 
 class Monitor:
-    def __init__(self, registry: Registry) -> None:
+    """``on_drift`` and ``on_quality`` see every result computed here (a server sets its gauges)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        on_drift: Callable[[dict[str, Any]], None] | None = None,
+        on_quality: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.registry = registry
         self.rules = AlertRules(registry.db)
+        self.on_drift = on_drift
+        self.on_quality = on_quality
 
     def feedback(self, items: list[dict[str, Any]]) -> int:
         return add_feedback(self.registry.db, items)
@@ -55,7 +66,9 @@ class Monitor:
         return drift_history(self.registry.db, deployment)
 
     def evaluate_alerts(self) -> list[dict[str, Any]]:
-        return evaluate_rules(self.registry.db, self.registry.models)
+        return evaluate_rules(
+            self.registry.db, self.registry.models, drift=self.drift, quality=self.quality
+        )
 
     def report(self, deployment: str, window: str | float = "24h") -> str:
         data = report_data(self.registry.db, self.registry.models, deployment, parse_window(window))

@@ -23,6 +23,7 @@ from modelbay.errors import Forbidden, NotFoundError, RateLimited, Unauthenticat
 from modelbay.registry.db import KEYS, Database
 from modelbay.security.keys import ANONYMOUS, KeyCatalog, Principal, period_of
 from modelbay.security.limits import SharedLimits
+from modelbay.tasks import cancel
 
 __all__ = ["Gate", "current_principal", "token_from"]
 
@@ -88,12 +89,7 @@ class Gate:
         self._task = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._task)
         await asyncio.to_thread(self.flush)
         if self.limits is not None:
             self.limits.close()

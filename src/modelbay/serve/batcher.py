@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from modelbay.serve.runtimes import Outputs, Rows
+from modelbay.tasks import cancel
 
 __all__ = ["BatchInfo", "Batcher"]
 
@@ -93,11 +94,7 @@ class Batcher:
         self._arrived.set()
         if self._task is not None:
             await self._queue.join()
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -27,6 +27,7 @@ from modelbay.registry.records import Deployment, ModelVersion
 from modelbay.registry.refs import ModelRef, check_name
 from modelbay.serve.batcher import Batcher
 from modelbay.serve.runtimes import Outputs, Rows, Runtime, runtime_for
+from modelbay.tasks import cancel
 
 __all__ = ["DeploymentManager", "Served"]
 
@@ -88,12 +89,7 @@ class DeploymentManager:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            try:
-                await self._poller
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._poller)
         for served in list(self._served.values()):
             await self._retire(served)
         self._served.clear()

@@ -1,0 +1,77 @@
+"""A/B runs of served throughput: the same load on several callers in alternating rounds.
+
+The machine is shared and noisy, so a comparison of two configurations is made in
+one run: ``wrk`` loads each caller in turn, the order flips each round so that a
+drift during a round falls on every caller, and medians are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import httpx
+
+from serve import wrk
+
+__all__ = ["Runs", "ab_args", "alternate", "median", "table"]
+
+Runs = dict[str, list[dict[str, float]]]
+
+
+def ab_args(doc: str, duration: float, rounds: int) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--duration", type=float, default=duration, help="seconds per wrk run")
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--connections", type=int, default=64)
+    return p.parse_args()
+
+
+def alternate(
+    callers: dict[str, tuple[str, dict[str, str]]],
+    body: Path,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+) -> Runs:
+    """``callers``: label -> (URL, extra headers). Each answers once before it is loaded."""
+    runs: Runs = {label: [] for label in callers}
+    order = list(callers)
+    for r in range(args.rounds):
+        for label in order if r % 2 == 0 else order[::-1]:
+            url, extra = callers[label]
+            check = httpx.post(url, content=body.read_bytes(), headers={**headers, **extra})
+            assert check.status_code == 200, check.text
+            runs[label].append(
+                wrk(url, body, {**headers, **extra}, args.connections, args.duration)
+            )
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    return runs
+
+
+def median(runs: Runs, label: str, key: str = "rps") -> float:
+    return statistics.median(r[key] for r in runs[label])
+
+
+def table(runs: Runs, base: str, extra: dict[str, list[str]] | None = None) -> None:
+    """A markdown table: each round's req/s, the median, p99, and the ratio to ``base``."""
+    extra = extra or {}
+    heads = list(next(iter(extra.values()))) if extra else []
+    names = [h.split("=", 1)[0] for h in heads]
+    print(
+        "| caller | req/s (each round) | median req/s | p99 ms | vs "
+        + base
+        + " |"
+        + "".join(f" {n} |" for n in names)
+    )
+    print("| --- | --- | ---: | ---: | ---: |" + " ---: |" * len(names))
+    ref = median(runs, base)
+    for label, rs in runs.items():
+        each = ", ".join(f"{r['rps']:,.0f}" for r in rs)
+        errors = sum(r["errors"] for r in rs)
+        flag = f" ({errors:.0f} errors)" if errors else ""
+        cells = "".join(f" {c.split('=', 1)[1]} |" for c in extra.get(label, []))
+        print(
+            f"| {label} | {each} | {median(runs, label):,.0f}{flag} | {median(runs, label, 'p99_ms'):.1f} "
+            f"| {median(runs, label) / ref:.3f} |{cells}"
+        )
