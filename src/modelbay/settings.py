@@ -41,6 +41,7 @@ class Settings(BaseSettings):
 
     # monitoring
     log_sample: float = 1.0  # share of inference requests written to the prediction log
+    log_rows_per_request: int = 100  # larger requests are logged every k-th row
     log_queue: int = 10_000  # entries waiting to be written; past it they are dropped (counted)
     log_retention_days: float = 30.0
     log_max_rows: int = 1_000_000

@@ -125,3 +125,29 @@ def test_a_stopped_database_makes_logging_drop_and_count_not_fail_requests(
     assert client.post("/v2/models/iris/infer", json=BODY).status_code == 200
     predlog.flush()
     assert predlog.written == 6  # back to logging once the database is back
+
+
+def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_path: Path) -> None:
+    iris = load_iris(as_frame=True).frame
+    with Bay(home=tmp_path / "bay") as bay:
+        bay.train(iris, "target", name="iris", algorithm="logistic_regression", trials=1, cv=2)
+    x = iris.drop(columns="target").to_numpy()[np.arange(1000) % 150]
+    body = {
+        "inputs": [
+            {"name": "x", "shape": [1000, 4], "datatype": "FP64", "data": x.ravel().tolist()}
+        ]
+    }
+    with TestClient(create_app(Settings(home=tmp_path / "bay", auth=False))) as client:
+        r = client.post("/v2/models/iris/infer", json=body).json()
+        predicted = r["outputs"][0]["data"]
+        client.app.api.state.predlog.flush()  # type: ignore[attr-defined]
+        # every 10th row is logged (100 of 1,000); of those, the first 30 get a wrong truth
+        truth = [p if i % 10 or i >= 300 else (p + 1) % 3 for i, p in enumerate(predicted)]
+        client.post("/v1/feedback", json={"request_id": r["id"], "truth": truth})
+        quality = client.get("/api/monitor/iris/quality?window=1h").json()
+    (only,) = quality["versions"].values()
+    assert only["rows"] == 100 and only["live"]["accuracy"] == pytest.approx(0.70)
+    with Bay(home=tmp_path / "bay") as bay, bay.db.session() as s:
+        row = s.query(PredictionRow).one()
+        assert row.rows == 1000 and len(row.inputs) == 100 and len(row.outputs) == 100
+        assert row.inputs[1] == x[10].tolist()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
+
+import numpy as np
 
 from modelbay.monitor.metrics import Metrics
 from modelbay.monitor.predlog import LoggedRequest, PredictionLog
@@ -17,9 +20,12 @@ __all__ = ["ServingMonitor"]
 class ServingMonitor(PlaneHooks):
     """Counts, times and logs every inference; the manager's hooks report loads and calls."""
 
-    def __init__(self, metrics: Metrics, predlog: PredictionLog | None = None) -> None:
+    def __init__(
+        self, metrics: Metrics, predlog: PredictionLog | None = None, max_rows: int = 100
+    ) -> None:
         self.metrics = metrics
         self.predlog = predlog
+        self.max_rows = max(1, max_rows)  # rows logged per request; larger ones are strided
         self._inflight: dict[str, object] = {}
 
     def begin(self, name: str) -> None:
@@ -47,6 +53,12 @@ class ServingMonitor(PlaneHooks):
         latency.observe(seconds)
         queue.observe(prediction.batch.queue_s)
         if self.predlog is not None and prediction.rows is not None:
+            rows, labels = prediction.rows, prediction.outputs.predict
+            total = len(labels)
+            if total > self.max_rows:  # every k-th row: a fair sample, still in step with feedback
+                k = math.ceil(total / self.max_rows)
+                rows = rows[::k] if isinstance(rows, np.ndarray) else rows.iloc[::k]
+                labels = labels[::k]
             self.predlog.record(
                 LoggedRequest(
                     prediction.request_id,
@@ -56,9 +68,10 @@ class ServingMonitor(PlaneHooks):
                     version.version,
                     current_actor.get() or "anonymous",
                     seconds,
-                    prediction.rows,
+                    rows,
                     version.signature.names,
-                    prediction.outputs.predict,
+                    labels,
+                    total,
                 )
             )
 

@@ -44,6 +44,7 @@ class LoggedRequest:
     rows: Any  # the validated rows: a float block or a DataFrame (logged as lists of values)
     names: list[str]
     labels: np.ndarray
+    total: int = 0  # rows in the request (0: as many as logged); more than logged when strided
 
 
 def rows_of(rows: Any, names: list[str]) -> list[list[Any]]:
@@ -187,7 +188,7 @@ class PredictionLog:
         for e in entries:
             labels = e.labels
             outputs = (
-                orjson.dumps(labels, option=orjson.OPT_SERIALIZE_NUMPY)
+                orjson.dumps(np.ascontiguousarray(labels), option=orjson.OPT_SERIALIZE_NUMPY)
                 if labels.dtype.kind in "fiub"
                 else orjson.dumps([_plain(v) for v in labels])
             )
@@ -200,7 +201,7 @@ class PredictionLog:
                     e.version,
                     e.actor,
                     e.latency_s * 1000.0,
-                    len(labels),
+                    e.total or len(labels),
                     _inputs_json(e.rows, e.names),
                     outputs.decode(),
                 )

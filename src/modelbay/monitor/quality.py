@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.tables import FeedbackRow, PredictionRow
 
-__all__ = ["add_feedback", "live_quality", "scores"]
+__all__ = ["add_feedback", "aligned", "live_quality", "scores"]
 
 MAX_FEEDBACK = 10_000
 
@@ -54,6 +55,13 @@ def add_feedback(db: Database, items: list[dict[str, Any]]) -> int:
     return len(rows)
 
 
+def aligned(truth: list[Any], outputs: list[Any], rows: int) -> list[Any]:
+    """The truth of the logged rows: a large request is logged every k-th row."""
+    if rows > len(outputs) > 0 and len(truth) == rows:
+        return truth[:: math.ceil(rows / len(outputs))]
+    return truth
+
+
 def scores(task: str, truth: list[Any], predicted: list[Any]) -> dict[str, float]:
     """Accuracy and macro F1 (classification), RMSE and MAE (regression)."""
     if task == "regression":
@@ -86,14 +94,21 @@ def live_quality(
     now = now or datetime.now(UTC)
     since = now - timedelta(seconds=window_s)
     query = (
-        select(PredictionRow.model, PredictionRow.version, PredictionRow.outputs, FeedbackRow.truth)
+        select(
+            PredictionRow.model,
+            PredictionRow.version,
+            PredictionRow.outputs,
+            PredictionRow.rows,
+            FeedbackRow.truth,
+        )
         .join(FeedbackRow, FeedbackRow.request_id == PredictionRow.request_id)
         .where(PredictionRow.deployment == deployment, PredictionRow.at >= since)
         .order_by(PredictionRow.id)
     )
     pairs: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
     with db.session() as s:
-        for model, version, outputs, truth in s.execute(query):
+        for model, version, outputs, rows, truth in s.execute(query):
+            truth = aligned(truth, outputs, rows)
             if len(truth) != len(outputs):
                 continue  # truth for a different number of rows: not comparable
             t, p = pairs.setdefault((model, version), ([], []))

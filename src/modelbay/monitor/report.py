@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 
 from modelbay.monitor.drift import drift_history, measure_drift
-from modelbay.monitor.quality import scores
+from modelbay.monitor.quality import aligned, scores
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.tables import FeedbackRow, PredictionRow
@@ -37,6 +37,7 @@ def report_data(
             PredictionRow.version,
             PredictionRow.model,
             PredictionRow.outputs,
+            PredictionRow.rows,
             FeedbackRow.truth,
         )
         .outerjoin(FeedbackRow, FeedbackRow.request_id == PredictionRow.request_id)
@@ -64,8 +65,9 @@ def report_data(
         t: list[Any] = []
         p: list[Any] = []
         for r in b:
-            if r.truth is not None and len(r.truth) == len(r.outputs):
-                pairs = [(a, c) for a, c in zip(r.truth, r.outputs, strict=True) if a is not None]
+            truth = aligned(r.truth, r.outputs, r.rows) if r.truth is not None else None
+            if truth is not None and len(truth) == len(r.outputs):
+                pairs = [(a, c) for a, c in zip(truth, r.outputs, strict=True) if a is not None]
                 t += [a for a, _ in pairs]
                 p += [c for _, c in pairs]
         quality.append(scores(task or "classification", t, p)[metric] if t else None)
