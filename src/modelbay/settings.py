@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     log_queue: int = 10_000  # entries waiting to be written; past it they are dropped (counted)
     log_retention_days: float = 30.0
     log_max_rows: int = 1_000_000
+    metrics_dir: Path | None = None  # where worker processes publish metrics (set by `serve`)
     alert_interval_s: float = 30.0  # how often alert rules are evaluated (0: never, here)
 
     # security

@@ -253,6 +253,7 @@ def test_metrics_parse_and_agree_with_the_requests_sent(
     wrong = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
     bad = httpx.post(f"{server}/v2/models/bc-counted/infer", json=wrong, headers=H)
     assert bad.status_code == 400  # 3 columns for a 30-column model
+    time.sleep(1.5)  # each worker publishes its values every second
     text = httpx.get(f"{server}/metrics", headers=H).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
 

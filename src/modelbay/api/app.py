@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     own = registry is None
     registry = registry or Registry(settings or Settings())
     s = registry.settings
-    metrics = Metrics()
+    metrics = Metrics(s.metrics_dir)
     predlog = PredictionLog(
         registry.db,
         metrics,
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         await gate.start()
         predlog.start()
         alerts.start()
+        metrics.start()
         grpc_server = None
         if s.grpc_port:
             from modelbay.api.grpc import build_grpc_server
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             await gate.stop()
             await alerts.stop()
             await asyncio.to_thread(predlog.stop)
-            metrics.process_exited()
+            await metrics.stop()
             if own:
                 registry.close()
 

@@ -83,12 +83,12 @@ def serve(
 
 
 def _metrics_dir(home: Path, port: int) -> None:
-    """A fresh folder for the workers' Prometheus values (prometheus-client's multiprocess
-    mode), so /metrics adds up every worker; set before any worker starts."""
+    """A fresh folder where the workers publish their metrics, so /metrics adds up every
+    worker; set before any worker starts."""
     folder = home.expanduser() / "run" / f"metrics-{port}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    os.environ["MODELBAY_METRICS_DIR"] = str(folder)
 
 
 def _loopback(host: str) -> bool:

@@ -51,16 +51,22 @@ class Monitor:
         return add_feedback(self.registry.db, items)
 
     def quality(self, deployment: str, window: str | float = "1h") -> dict[str, Any]:
-        return live_quality(
+        found = live_quality(
             self.registry.db, self.registry.models, deployment, parse_window(window)
         )
+        if self.on_quality is not None:
+            self.on_quality(found)
+        return found
 
     def drift(
         self, deployment: str, window: str | float = "1h", *, store: bool = True
     ) -> dict[str, Any]:
-        return measure_drift(
+        found = measure_drift(
             self.registry.db, self.registry.models, deployment, parse_window(window), store=store
         )
+        if self.on_drift is not None:
+            self.on_drift(found)
+        return found
 
     def drift_history(self, deployment: str) -> list[dict[str, Any]]:
         return drift_history(self.registry.db, deployment)
