@@ -8,7 +8,9 @@ drift during a round falls on every caller, and medians are compared.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -42,11 +44,32 @@ def alternate(
             url, extra = callers[label]
             check = httpx.post(url, content=body.read_bytes(), headers={**headers, **extra})
             assert check.status_code == 200, check.text
-            runs[label].append(
-                wrk(url, body, {**headers, **extra}, args.connections, args.duration)
-            )
+            pid = _server_pid(url)
+            before = _cpu_ticks(pid)
+            result = wrk(url, body, {**headers, **extra}, args.connections, args.duration)
+            served = max(1.0, result["rps"] * round(args.duration))
+            used_s = (_cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK")
+            result["cpu_us"] = used_s * 1e6 / served
+            runs[label].append(result)
         print(f"round {r + 1}/{args.rounds} done", flush=True)
     return runs
+
+
+def _server_pid(url: str) -> int:
+    """The process serving ``url`` (the one started with its port)."""
+    port = url.split(":")[2].split("/")[0]
+    out = subprocess.run(["pgrep", "-f", f"serve .*--port {port}"], capture_output=True, text=True)
+    pids = [int(p) for p in out.stdout.split()]
+    return min(pids) if pids else 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU ticks of a process (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def median(runs: Runs, label: str, key: str = "rps") -> float:
@@ -61,10 +84,10 @@ def table(runs: Runs, base: str, extra: dict[str, list[str]] | None = None) -> N
     print(
         "| caller | req/s (each round) | median req/s | p99 ms | vs "
         + base
-        + " |"
+        + " | server CPU us/request |"
         + "".join(f" {n} |" for n in names)
     )
-    print("| --- | --- | ---: | ---: | ---: |" + " ---: |" * len(names))
+    print("| --- | --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(names))
     ref = median(runs, base)
     for label, rs in runs.items():
         each = ", ".join(f"{r['rps']:,.0f}" for r in rs)
@@ -73,5 +96,5 @@ def table(runs: Runs, base: str, extra: dict[str, list[str]] | None = None) -> N
         cells = "".join(f" {c.split('=', 1)[1]} |" for c in extra.get(label, []))
         print(
             f"| {label} | {each} | {median(runs, label):,.0f}{flag} | {median(runs, label, 'p99_ms'):.1f} "
-            f"| {median(runs, label) / ref:.3f} |{cells}"
+            f"| {median(runs, label) / ref:.3f} | {median(runs, label, 'cpu_us'):.0f} |{cells}"
         )

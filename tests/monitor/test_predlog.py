@@ -16,7 +16,7 @@ from sklearn.datasets import load_iris
 from modelbay import Bay, Settings
 from modelbay.api.app import create_app
 from modelbay.monitor.metrics import Metrics
-from modelbay.monitor.predlog import LoggedRequest, PredictionLog
+from modelbay.monitor.predlog import LoggedRequest, PredictionLog, logged_rows
 from modelbay.registry.tables import PredictionRow
 from tests.conftest import PG_URL
 
@@ -62,7 +62,8 @@ def test_a_full_queue_drops_and_counts_without_blocking(bay: Bay) -> None:
     with bay.db.session() as s:
         rows = s.query(PredictionRow).order_by(PredictionRow.id).all()
         assert [r.request_id for r in rows] == [f"r-{i}" for i in range(5)]
-        assert rows[0].inputs == [[1.0, 2.0]] and rows[0].outputs == [0]
+        assert logged_rows(rows[0].inputs, rows[0].inputs_f64, 2) == [[1.0, 2.0]]
+        assert rows[0].outputs == [0]
 
 
 def test_sampling_logs_about_the_share_asked(sqlite_bay: Bay) -> None:
@@ -149,5 +150,37 @@ def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_
     assert only["rows"] == 100 and only["live"]["accuracy"] == pytest.approx(0.70)
     with Bay(home=tmp_path / "bay") as bay, bay.db.session() as s:
         row = s.query(PredictionRow).one()
-        assert row.rows == 1000 and len(row.inputs) == 100 and len(row.outputs) == 100
-        assert row.inputs[1] == x[10].tolist()
+        logged = logged_rows(row.inputs, row.inputs_f64, 4)
+        assert row.rows == 1000 and len(logged) == 100 and len(row.outputs) == 100
+        assert logged[1] == x[10].tolist()
+
+
+def test_the_window_is_found_by_id_even_when_writers_flush_out_of_order(sqlite_bay: Bay) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from modelbay.monitor.predlog import in_window
+
+    log = PredictionLog(sqlite_bay.db)
+    base = time.time() - 3600
+    # ids in insert order; times an hour apart, with two writers' batches a few seconds apart
+    offsets = [0, 10, 5, 600, 1200, 1190, 1800, 2400, 2390, 3000]
+    for i, off in enumerate(offsets):
+        e = entry(i)
+        e.at = base + off
+        e.deployment = "d" if i % 3 else "other"
+        log.record(e)
+    log.flush()
+    since = datetime.fromtimestamp(base + 1195, UTC)
+    with sqlite_bay.db.session() as s:
+        found = s.scalars(select(PredictionRow.request_id).where(in_window("d", since, s))).all()
+        assert sorted(found) == sorted(
+            f"r-{i}" for i, off in enumerate(offsets) if i % 3 and base + off >= since.timestamp()
+        )
+        everything = datetime.fromtimestamp(base - 10, UTC)
+        assert (
+            len(s.scalars(select(PredictionRow.id).where(in_window("d", everything, s))).all()) == 6
+        )
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert s.scalars(select(PredictionRow.id).where(in_window("d", later, s))).all() == []

@@ -7,6 +7,7 @@ the registry stores it, serving validates requests with it (without training cod
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,9 @@ class Signature:
     output: OutputSpec
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def names(self) -> list[str]:
+        """The input columns, in order (computed once: it is on the serving hot path)."""
         return [c.name for c in self.inputs]
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,7 +62,7 @@ class Signature:
             extra=data.get("extra", {}),
         )
 
-    @property
+    @cached_property
     def all_numeric(self) -> bool:
         return all(c.kind == "numeric" for c in self.inputs)
 

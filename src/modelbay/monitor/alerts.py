@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import select
 
 from modelbay.errors import NotFoundError, ValidationError
+from modelbay.monitor.predlog import in_window
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.refs import check_name
@@ -203,11 +204,7 @@ def metric_value(
     since = datetime.now(UTC) - timedelta(seconds=window_s)
     with db.session() as s:
         latencies = list(
-            s.scalars(
-                select(PredictionRow.latency_ms).where(
-                    PredictionRow.deployment == deployment, PredictionRow.at >= since
-                )
-            )
+            s.scalars(select(PredictionRow.latency_ms).where(in_window(deployment, since, s)))
         )
     if metric == "requests.count":
         return float(len(latencies))

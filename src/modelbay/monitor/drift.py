@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from modelbay.errors import NotFoundError
+from modelbay.monitor.predlog import in_window, logged_rows
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.records import ModelVersion
@@ -152,14 +153,17 @@ def measure_drift(
     since = now - timedelta(seconds=window_s)
     query = (
         select(
-            PredictionRow.model, PredictionRow.version, PredictionRow.inputs, PredictionRow.outputs
+            PredictionRow.model,
+            PredictionRow.version,
+            PredictionRow.inputs,
+            PredictionRow.inputs_f64,
+            PredictionRow.outputs,
         )
-        .where(PredictionRow.deployment == deployment, PredictionRow.at >= since)
         .order_by(PredictionRow.id.desc())
         .limit(max_requests)
     )
     with db.session() as s:
-        found = list(s.execute(query))
+        found = list(s.execute(query.where(in_window(deployment, since, s))))
     if not found:
         raise NotFoundError(
             f"no logged requests for {deployment!r} in the last {window_s:g} s: nothing to compare"
@@ -170,11 +174,11 @@ def measure_drift(
     columns: dict[str, list[Any]] = {n: [] for n in names}
     predictions: list[Any] = []
     requests = 0
-    for m, v, inputs, outputs in found:
+    for m, v, inputs, block, outputs in found:
         if (m, v) != (model, version):
             continue
         requests += 1
-        for row in inputs:  # rows of values in the signature's column order
+        for row in logged_rows(inputs, block, len(names)):  # values in the signature's order
             for name, value in zip(names, row, strict=False):
                 columns[name].append(value)
         predictions.extend(outputs)

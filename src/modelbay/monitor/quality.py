@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from modelbay.errors import NotFoundError, SchemaError
+from modelbay.monitor.predlog import in_window
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.tables import FeedbackRow, PredictionRow
@@ -102,11 +103,11 @@ def live_quality(
             FeedbackRow.truth,
         )
         .join(FeedbackRow, FeedbackRow.request_id == PredictionRow.request_id)
-        .where(PredictionRow.deployment == deployment, PredictionRow.at >= since)
         .order_by(PredictionRow.id)
     )
     pairs: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
     with db.session() as s:
+        query = query.where(in_window(deployment, since, s))
         for model, version, outputs, rows, truth in s.execute(query):
             truth = aligned(truth, outputs, rows)
             if len(truth) != len(outputs):

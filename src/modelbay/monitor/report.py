@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import select
 
 from modelbay.monitor.drift import drift_history, measure_drift
+from modelbay.monitor.predlog import in_window
 from modelbay.monitor.quality import aligned, scores
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
@@ -41,11 +42,10 @@ def report_data(
             FeedbackRow.truth,
         )
         .outerjoin(FeedbackRow, FeedbackRow.request_id == PredictionRow.request_id)
-        .where(PredictionRow.deployment == deployment, PredictionRow.at >= since)
         .order_by(PredictionRow.id)
     )
     with db.session() as s:
-        rows = list(s.execute(query))
+        rows = list(s.execute(query.where(in_window(deployment, since, s))))
     width = window_s / buckets
     edges = [since + timedelta(seconds=width * i) for i in range(buckets + 1)]
     times = [e.isoformat() for e in edges[1:]]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -238,15 +239,16 @@ class PredictionRow(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    request_id: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deployment: Mapped[str] = mapped_column(String(128))
     model: Mapped[str] = mapped_column(String(128))
     version: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(160))
     latency_ms: Mapped[float] = mapped_column(Float)
     rows: Mapped[int] = mapped_column(Integer)
-    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    inputs: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # rows, as values
+    inputs_f64: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # or a block
     outputs: Mapped[list[Any]] = mapped_column(JSON)
 
 
