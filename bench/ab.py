@@ -1,8 +1,9 @@
 """A/B runs of served throughput: the same load on several callers in alternating rounds.
 
-The machine is shared and noisy, so a comparison of two configurations is made in
-one run: ``wrk`` loads each caller in turn, the order flips each round so that a
-drift during a round falls on every caller, and medians are compared.
+The machine is shared and noisy, so a comparison of configurations is made in one
+run: ``wrk`` loads each caller in turn, the order rotates each round so that every
+caller takes every place (a drift during a round falls on all of them alike), and
+medians are compared. The server's own CPU time per request is measured beside.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ def alternate(
     """``callers``: label -> (URL, extra headers). Each answers once before it is loaded."""
     runs: Runs = {label: [] for label in callers}
     order = list(callers)
+    for url, extra in callers.values():  # warm up: caches, lazily loaded models, the allocator
+        wrk(url, body, {**headers, **extra}, args.connections, 2)
     for r in range(args.rounds):
-        for label in order if r % 2 == 0 else order[::-1]:
+        turn = order[r % len(order) :] + order[: r % len(order)]  # each caller in each place
+        for label in turn if (r // len(order)) % 2 == 0 else turn[::-1]:
             url, extra = callers[label]
             check = httpx.post(url, content=body.read_bytes(), headers={**headers, **extra})
             assert check.status_code == 200, check.text

@@ -40,7 +40,8 @@ def main() -> None:
         _, x = build_models(home)
         body, headers = write_bodies(tmp, x)["v2-json"]["1"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-        env.update(MODELBAY_HOME=str(home), MODELBAY_ADMIN_KEY=ADMIN)
+        # the prediction log off in both: its database writes are priced by bench/monitor.py
+        env.update(MODELBAY_HOME=str(home), MODELBAY_ADMIN_KEY=ADMIN, MODELBAY_LOG_SAMPLE="0")
         off_port, on_port = free_port(), free_port()
         serve = [str(BIN / "modelbay"), "serve", "--port"]
         ready = "http://127.0.0.1:{}/v2/health/ready"

@@ -150,7 +150,7 @@ class Front:
             token = token_from(
                 _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
             )
-            principal = await self.gate.authenticate(token)
+            principal = self.gate.cached(token) or await self.gate.authenticate(token)
             if route.scopes != ANY_KEY:
                 self.gate.authorize(principal, route.scopes)
         except AccessError as exc:

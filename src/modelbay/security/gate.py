@@ -125,6 +125,15 @@ class Gate:
             raise
 
     # -- the checks -----------------------------------------------------------------------------
+    def cached(self, token: str | None) -> Principal | None:
+        """The principal of a key verified before and still valid, without awaiting (the hot
+        path); None when the slow path (``authenticate``) must decide."""
+        hit = self._cache.get(token) if token is not None and self.enabled else None
+        if hit is None:
+            return None
+        expires = hit[0].expires_at
+        return hit[0] if expires is None or time.time() < expires else None
+
     async def authenticate(self, token: str | None) -> Principal:
         """The principal of a request's key; 401 if it has none or a bad one."""
         if not self.enabled:
@@ -208,7 +217,8 @@ class Gate:
             self._periods[principal.quota_period] = cached
         _, name, number, end = cached
         if principal.limited and self.limits is not None:
-            baseline = self._cache[token][1] if token in self._cache else 0
+            hit = self._cache.get(token) if token is not None else None
+            baseline = hit[1] if hit is not None else 0
             decision = self.limits.admit(
                 principal.key_id,
                 now=now,
