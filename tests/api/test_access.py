@@ -27,7 +27,7 @@ from modelbay import Bay, Settings
 from modelbay.api.access import ANY_KEY, GRPC_METHODS, ROUTES, Route
 from modelbay.api.app import create_app
 from modelbay.errors import NotFoundError
-from modelbay.security.keys import SCOPES
+from modelbay.security.notation import SCOPES
 from modelbay.serve.grpc_messages import METHODS
 
 IRIS_ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5}

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from modelbay import Bay, ConflictError, NotFoundError, ValidationError
 from modelbay.registry.db import KEYS
 from modelbay.registry.tables import ApiKeyRow
-from modelbay.security.keys import parse_expiry, parse_quota, parse_rate
+from modelbay.security.notation import parse_expiry, parse_quota, parse_rate
 
 
 def test_a_key_is_shown_once_and_only_its_keyed_hash_is_stored(bay: Bay) -> None:

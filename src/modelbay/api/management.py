@@ -19,7 +19,8 @@ from modelbay.registry.home import Registry
 from modelbay.registry.records import Deployment
 from modelbay.registry.refs import ModelRef
 from modelbay.security.gate import current_principal
-from modelbay.security.keys import SCOPES, KeyCatalog
+from modelbay.security.keys import KeyCatalog
+from modelbay.security.notation import SCOPES
 from modelbay.serve.manager import DeploymentManager
 
 __all__ = ["router"]

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -28,6 +27,14 @@ from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import KEYS, Database, bump_generation
 from modelbay.registry.refs import check_name
 from modelbay.registry.tables import ApiKeyRow, KeyUsageRow, utcnow
+from modelbay.security.notation import (
+    SCOPES,
+    parse_expiry,
+    parse_models,
+    parse_quota,
+    parse_rate,
+    parse_scopes,
+)
 
 if TYPE_CHECKING:
     from modelbay.registry.home import Registry
@@ -35,17 +42,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ANONYMOUS",
     "KEY_PURPOSE",
-    "SCOPES",
     "ApiKey",
     "KeyCatalog",
     "Principal",
-    "parse_expiry",
-    "parse_quota",
-    "parse_rate",
     "period_of",
 ]
 
-SCOPES = ("predict", "read", "deploy", "train", "admin")
 TOKEN_PREFIX = "mbk_"
 MIN_TOKEN_LENGTH = 24
 
@@ -161,66 +163,6 @@ def _record(row: ApiKeyRow, usage: dict[str, int] | None = None) -> ApiKey:
     )
 
 
-# -- parsing the CLI's and the API's limit notations ----------------------------------------
-_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
-
-
-def parse_rate(text: str | None) -> float | None:
-    """``50/s``, ``600/min``, ``1000/h`` (or a bare number per second) -> requests per second."""
-    if text is None or text == "":
-        return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*([a-z]+))?\s*", str(text).lower())
-    if not m or (m.group(2) and m.group(2) not in _UNITS) or float(m.group(1)) <= 0:
-        raise ValidationError(f"rate {text!r} is not like 50/s, 600/min or 1000/h (above zero)")
-    return float(m.group(1)) / _UNITS[m.group(2) or "s"]
-
-
-def parse_quota(text: str | None) -> tuple[int | None, str]:
-    """``1000000/month`` or ``5000/day`` -> (count, period)."""
-    if text is None or text == "":
-        return None, "month"
-    m = re.fullmatch(r"\s*(\d+)\s*(?:/\s*(month|day))?\s*", str(text).lower())
-    if not m or int(m.group(1)) <= 0:
-        raise ValidationError(f"quota {text!r} is not like 1000000/month or 5000/day")
-    return int(m.group(1)), m.group(2) or "month"
-
-
-def parse_expiry(text: str | None, now: datetime | None = None) -> datetime | None:
-    """``90d``, ``12h``, ``30m`` or an ISO date/time -> when the key stops working."""
-    if text is None or text == "":
-        return None
-    now = now or datetime.now(UTC)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text).lower())
-    if m:
-        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-        return now + timedelta(seconds=float(m.group(1)) * seconds)
-    try:
-        when = datetime.fromisoformat(str(text))
-    except ValueError:
-        raise ValidationError(
-            f"expiry {text!r} is not a duration like 90d, 12h, 30m or an ISO date"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _scopes(scopes: Any) -> list[str]:
-    items = [s.strip() for s in (scopes.split(",") if isinstance(scopes, str) else scopes)]
-    items = [s for s in items if s]
-    unknown = sorted(set(items) - set(SCOPES))
-    if unknown or not items:
-        raise ValidationError(
-            f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(unknown) or 'none'}"
-        )
-    return [s for s in SCOPES if s in items]
-
-
-def _models(models: Any) -> list[str] | None:
-    if models is None or models == "" or models == "*":
-        return None
-    items = [m.strip() for m in (models.split(",") if isinstance(models, str) else models)]
-    return sorted({check_name(m, "model name") for m in items if m})
-
-
 class KeyCatalog:
     """Create, find, verify, revoke and rotate API keys; count their use."""
 
@@ -303,7 +245,7 @@ class KeyCatalog:
         token: str | None,
     ) -> tuple[ApiKey, str]:
         check_name(name, "key name")
-        scope_list, model_list = _scopes(scopes), _models(models)
+        scope_list, model_list = parse_scopes(scopes), parse_models(models)
         rate_s = parse_rate(rate) if isinstance(rate, str) else (float(rate) if rate else None)
         if isinstance(quota, str):
             quota, quota_period = parse_quota(quota)
