@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from modelbay.api.access import ANY_KEY, Route, match
+from modelbay.api.body import read_limited
 from modelbay.api.errors import (
-    BodyTooLarge,
     MethodNotAllowed,
     RequestTimeout,
     UnsupportedMediaType,
@@ -179,15 +179,16 @@ class Front:
                 "set the Content-Type header"
             )
         limit = self.limits.max_upload if route.upload else self.limits.max_body
-        body = await _read(receive, headers, limit)
-        if (media or (route.body[0] if route.body else "")) == "application/json" or (
-            route.fast == "v2" and b"inference-header-content-length" in headers
-        ):
-            head = body
-            if b"inference-header-content-length" in headers:
-                length = _text(headers[b"inference-header-content-length"]) or ""
-                head = body[: int(length)] if length.isdigit() else body
-            check_json_depth(head, self.limits.max_json_depth)
+        body = await read_limited(receive, headers.get(b"content-length"), limit)
+        # the JSON part: the header of a binary v2 request, else a JSON body
+        binary_head = headers.get(b"inference-header-content-length")
+        if route.fast == "v2" and binary_head is not None:
+            check_json_depth(
+                body[: int(binary_head)] if binary_head.isdigit() else body,
+                self.limits.max_json_depth,
+            )
+        elif (media or (route.body[0] if route.body else "")) == "application/json":
+            check_json_depth(body, self.limits.max_json_depth)
         return body
 
     async def _fast(
@@ -215,28 +216,6 @@ class Front:
 
 def _text(value: bytes | None) -> str | None:
     return value.decode("latin-1") if value is not None else None
-
-
-async def _read(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
-    """The whole body, refused (413) as soon as it is known to be over ``limit`` bytes."""
-    declared = headers.get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(
-            f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes"
-        )
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _replay(body: bytes) -> Receive:
