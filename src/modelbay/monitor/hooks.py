@@ -26,13 +26,9 @@ class ServingMonitor(PlaneHooks):
         self.metrics = metrics
         self.predlog = predlog
         self.max_rows = max(1, max_rows)  # rows logged per request; larger ones are strided
-        self._inflight: dict[str, object] = {}
 
     def begin(self, name: str) -> None:
-        child = self._inflight.get(name)
-        if child is None:
-            child = self._inflight[name] = self.metrics.inflight.labels(name)
-        child.inc()  # type: ignore[attr-defined]
+        self.metrics.inflight.labels(name).inc()
 
     def end(
         self,
@@ -41,14 +37,14 @@ class ServingMonitor(PlaneHooks):
         error: BaseException | None,
         seconds: float,
     ) -> None:
-        self._inflight[name].dec()  # type: ignore[attr-defined]
+        self.metrics.inflight.labels(name).dec()
         if prediction is None:
             outcome = type(error).__name__ if error is not None else "unknown"
             self.metrics.requests.labels(name, "", outcome).inc()
             return
         served = prediction.served
         version = served.version
-        ok, latency, queue, _ = self.metrics.endpoint(name, str(version.version))
+        ok, latency, queue = self.metrics.endpoint(name, str(version.version))
         ok.inc()
         latency.observe(seconds)
         queue.observe(prediction.batch.queue_s)

@@ -235,7 +235,6 @@ class Metrics:
                 self.requests.labels(deployment, version, "ok"),
                 self.latency.labels(deployment, version),
                 self.queue.labels(deployment, version),
-                self.inflight.labels(deployment),
             )
         return found
 
