@@ -163,6 +163,12 @@ def _record(row: ApiKeyRow, usage: dict[str, int] | None = None) -> ApiKey:
     )
 
 
+def _active_named(s: Any, name: str) -> bool:
+    """Whether an active (unrevoked) key has this name, in the caller's transaction."""
+    query = select(ApiKeyRow.id).where(ApiKeyRow.name == name, ApiKeyRow.revoked_at.is_(None))
+    return s.scalar(query) is not None
+
+
 class KeyCatalog:
     """Create, find, verify, revoke and rotate API keys; count their use."""
 
@@ -181,7 +187,9 @@ class KeyCatalog:
         made now (to print once), else None."""
         if token is not None:
             if self.verify(token) is None:
-                name = "admin" if not self._name_taken("admin") else f"admin-{secrets.token_hex(3)}"
+                with self._db.session() as s:
+                    taken = _active_named(s, "admin")
+                name = f"admin-{secrets.token_hex(3)}" if taken else "admin"
                 try:
                     self.create(name, ["admin"], token=token)
                 except ConflictError:  # another worker registered it first
@@ -193,17 +201,6 @@ class KeyCatalog:
             return self.create("admin", ["admin"])[1]
         except ConflictError:
             return None
-
-    def _name_taken(self, name: str) -> bool:
-        with self._db.session() as s:
-            return (
-                s.scalar(
-                    select(ApiKeyRow.id).where(
-                        ApiKeyRow.name == name, ApiKeyRow.revoked_at.is_(None)
-                    )
-                )
-                is not None
-            )
 
     def digest(self, token: str) -> str:
         return hmac.new(
@@ -262,10 +259,7 @@ class KeyCatalog:
             raise ValidationError(f"a key must be at least {MIN_TOKEN_LENGTH} characters long")
         digest = self.digest(token)
         with self._db.session() as s:
-            taken = s.scalar(
-                select(ApiKeyRow.id).where(ApiKeyRow.name == name, ApiKeyRow.revoked_at.is_(None))
-            )
-            if taken is not None:
+            if _active_named(s, name):
                 raise ConflictError(f"an active key named {name!r} exists; revoke or rotate it")
             if s.get(ApiKeyRow, digest[:16]) is not None:
                 raise ConflictError("that key is registered already")
