@@ -84,6 +84,19 @@ def test_retention_by_count(sqlite_bay: Bay) -> None:
         ]
 
 
+def test_retention_by_age(sqlite_bay: Bay) -> None:
+    log = PredictionLog(sqlite_bay.db, retention_days=30)
+    for i, days in enumerate([40, 35, 31, 29, 1, 0]):
+        e = entry(i)
+        e.at = time.time() - days * 86400
+        log.record(e)
+    log.flush()
+    assert log.trim() == 3
+    with sqlite_bay.db.session() as s:
+        kept = [r.request_id for r in s.query(PredictionRow).order_by(PredictionRow.id)]
+    assert kept == ["r-3", "r-4", "r-5"]
+
+
 @pytest.fixture
 def pg_served(pg_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     from modelbay.registry.keys import generate_master_key

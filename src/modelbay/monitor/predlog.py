@@ -233,7 +233,10 @@ class PredictionLog:
         """Remove entries older than the retention, then the oldest past ``max_rows``."""
         cutoff = datetime.now(UTC) - timedelta(days=self.retention_days)
         with self.db.session() as s:
-            removed = _count(s.execute(delete(PredictionRow).where(PredictionRow.at < cutoff)))
+            # the log has no index on time: look only below the id where the cutoff falls
+            below = _first_id(s, cutoff + timedelta(seconds=FLUSH_MARGIN_S))
+            old = delete(PredictionRow).where(PredictionRow.id < below, PredictionRow.at < cutoff)
+            removed = _count(s.execute(old))
             count = s.scalar(select(func.count()).select_from(PredictionRow)) or 0
             if count > self.max_rows:
                 edge = s.scalar(
