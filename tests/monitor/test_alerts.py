@@ -117,3 +117,25 @@ def test_delivery_signs_the_body_and_backs_off_until_accepted() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_rules_on_one_deployment_share_one_drift_measurement_per_pass(bay: Bay) -> None:
+    calls: list[tuple[str, float]] = []
+
+    def drift(deployment: str, window_s: float) -> dict[str, Any]:
+        calls.append((deployment, window_s))
+        features = [{"feature": "x", "psi": 0.5}, {"feature": "__prediction__", "psi": 0.1}]
+        return {"drifted": ["x"], "features": features}
+
+    rules = AlertRules(bay.db)
+    rules.put("max-psi", "svc", "drift.psi.max", ">", 0.2, window_s=600)
+    rules.put("count", "svc", "drift.features", ">", 0, window_s=600)
+    rules.put("other-window", "svc", "drift.features", ">", 0, window_s=60)
+    fired = evaluate_rules(bay.db, bay.models, drift=drift)
+    assert sorted(e["rule"] for e in fired) == ["count", "max-psi", "other-window"]
+    assert sorted(calls) == [("svc", 60.0), ("svc", 600.0)]
+    assert {r.name: r.value for r in rules.list()} == {
+        "count": 1.0,
+        "max-psi": 0.5,
+        "other-window": 1.0,
+    }

@@ -178,12 +178,11 @@ def metric_value(
     from modelbay.monitor.drift import measure_drift
     from modelbay.monitor.quality import live_quality
 
+    drift = drift or (lambda d, w: measure_drift(db, models, d, w))
+    quality = quality or (lambda d, w: live_quality(db, models, d, w))
     if metric.startswith("drift."):
         try:
-            if drift is not None:
-                report = drift(deployment, window_s)
-            else:
-                report = measure_drift(db, models, deployment, window_s)
+            report = drift(deployment, window_s)
         except NotFoundError:
             return None
         if metric == "drift.features":
@@ -191,10 +190,7 @@ def metric_value(
         inputs = [f["psi"] for f in report["features"] if f["feature"] != "__prediction__"]
         return float(max(inputs)) if inputs else None
     if metric.startswith("quality."):
-        if quality is not None:
-            found = quality(deployment, window_s)
-        else:
-            found = live_quality(db, models, deployment, window_s)
+        found = quality(deployment, window_s)
         values = [
             v["live"][metric.split(".", 1)[1]]
             for v in found["versions"].values()
@@ -220,8 +216,17 @@ def evaluate_rules(
     drift: Measure | None = None,
     quality: Measure | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate every rule once; store and send the events of rules that fired or resolved."""
+    """Evaluate every rule once; store and send the events of rules that fired or resolved.
+
+    Rules over the same deployment and window share one drift or quality measurement per
+    pass (a drift measurement reads the window and stores its result).
+    """
+    from modelbay.monitor.drift import measure_drift
+    from modelbay.monitor.quality import live_quality
+
     now = now or datetime.now(UTC)
+    drift = _once(drift or (lambda d, w: measure_drift(db, models, d, w)))
+    quality = _once(quality or (lambda d, w: live_quality(db, models, d, w)))
     events = []
     for rule in AlertRules(db).list():
         try:
@@ -279,6 +284,25 @@ def evaluate_rules(
                 if found is not None:
                     found.delivered, found.attempts, found.detail = delivered, attempts, detail
     return events
+
+
+def _once(measure: Measure) -> Measure:
+    """``measure`` remembering its results (and refusals) by (deployment, window)."""
+    seen: dict[tuple[str, float], dict[str, Any] | NotFoundError] = {}
+
+    def once(deployment: str, window_s: float) -> dict[str, Any]:
+        key = (deployment, window_s)
+        if key not in seen:
+            try:
+                seen[key] = measure(deployment, window_s)
+            except NotFoundError as exc:
+                seen[key] = exc
+        found = seen[key]
+        if isinstance(found, NotFoundError):
+            raise found
+        return found
+
+    return once
 
 
 def sign(body: bytes, secret: str) -> str:
