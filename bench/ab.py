@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 
-from serve import wrk
+from serve import build_models, write_bodies, wrk
 
-__all__ = ["Runs", "ab_args", "alternate", "median", "table"]
+__all__ = ["Runs", "ab_args", "alternate", "median", "one_model", "table"]
 
 Runs = dict[str, list[dict[str, float]]]
 
@@ -29,6 +29,17 @@ def ab_args(doc: str, duration: float, rounds: int) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=rounds)
     p.add_argument("--connections", type=int, default=64)
     return p.parse_args()
+
+
+def one_model(tmp: Path) -> tuple[Path, Path, dict[str, str], dict[str, str]]:
+    """A home under ``tmp`` with bench/serve.py's models, the 1-row v2 JSON request (body
+    file and headers), and this process's environment without MODELBAY_* but that home."""
+    home = tmp / "home"
+    _, x = build_models(home)
+    body, headers = write_bodies(tmp, x)["v2-json"]["1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env["MODELBAY_HOME"] = str(home)
+    return home, body, headers, env
 
 
 def alternate(

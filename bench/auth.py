@@ -16,7 +16,6 @@ cost per request is also timed in process.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -26,9 +25,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab import ab_args as parse
-from ab import alternate, median, table
+from ab import alternate, median, one_model, table
 
-from serve import BIN, build_models, free_port, server, write_bodies
+from serve import BIN, free_port, server
 
 ADMIN = "bench-admin-key-0123456789abcdef0123"
 
@@ -37,12 +36,9 @@ def main() -> None:
     args = parse(__doc__ or "", duration=5.0, rounds=3)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        home = tmp / "home"
-        _, x = build_models(home)
-        body, headers = write_bodies(tmp, x)["v2-json"]["1"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-        # the prediction log off in both: its database writes are priced by bench/monitor.py
-        env.update(MODELBAY_HOME=str(home), MODELBAY_ADMIN_KEY=ADMIN, MODELBAY_LOG_SAMPLE="0")
+        home, body, headers, env = one_model(tmp)
+        # the prediction log off in all: its database writes are priced by bench/monitor.py
+        env.update(MODELBAY_ADMIN_KEY=ADMIN, MODELBAY_LOG_SAMPLE="0")
         off_port, twin_port, on_port = free_port(), free_port(), free_port()
         serve = [str(BIN / "modelbay"), "serve", "--port"]
         ready = "http://127.0.0.1:{}/v2/health/ready"

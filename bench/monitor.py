@@ -13,7 +13,6 @@ from each server's /metrics at the end.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,20 +22,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab import ab_args as parse
-from ab import alternate, median, table
+from ab import alternate, median, one_model, table
 
-from serve import BIN, build_models, free_port, server, write_bodies
+from serve import BIN, free_port, server
 
 
 def main() -> None:
     args = parse(__doc__ or "", duration=4.0, rounds=6)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        home = tmp / "home"
-        _, x = build_models(home)
-        body, headers = write_bodies(tmp, x)["v2-json"]["1"]
-        base = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-        base["MODELBAY_HOME"] = str(home)
+        _, body, headers, base = one_model(tmp)
         ports = {"logging off": free_port(), "logging 100%": free_port()}
         samples = {"logging off": "0", "logging 100%": "1"}
         cmd = [str(BIN / "modelbay"), "serve", "--no-auth", "--port"]
