@@ -4,7 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev
+EXTRAS ?= dev,text
+TORCH ?= torch==2.13.0
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-auth bench-monitor clean install
@@ -13,7 +14,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# torch first, by exact version: this machine keeps the CPU wheel on disk, and the `text`
+# extra's range then installs nothing more (a bare `torch` would pull a multi-GB CUDA build).
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet '$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from modelbay.data.preprocess import Preprocessing
-from modelbay.errors import ModelbayError
+from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.home import Registry
 from modelbay.registry.models import Draft
 from modelbay.registry.predictor import Predictor
@@ -232,12 +232,30 @@ class Bay(Registry):
         source: bytes | str | Path,
         name: str,
         *,
+        task: str | None = None,
         aliases: Iterable[str] = (),
         description: str = "",
     ) -> ModelVersion:
-        """Register a fitted scikit-learn model from a skops file (pickles are refused)."""
+        """Register a model made elsewhere: a scikit-learn skops file (pickles are refused), or
+        a Hugging Face / sentence-transformers directory (safetensors weights) with ``task``
+        ``embeddings`` (the default for a directory) or ``text-classification``."""
+        if not isinstance(source, bytes) and Path(source).is_dir():
+            from modelbay.text.importer import import_transformer
+
+            return import_transformer(
+                self,
+                source,
+                name,
+                task=task or "embeddings",
+                aliases=aliases,
+                description=description,
+            )
         from modelbay.optimize.importer import import_sklearn
 
+        if task is not None:
+            raise ValidationError(
+                "--task is for transformer directories; a skops file says its own"
+            )
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         return import_sklearn(self, data, name, aliases=aliases, description=description)
 

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_model_memory_mb: float = 2048.0  # artifact bytes loaded per process (LRU)
     poll_interval_s: float = 1.0  # how often a server checks the registry for alias moves
     model_threads: int = 2  # threads that run model calls per server process
+    max_text_inputs: int = 2048  # texts in one /v1/embeddings request (OpenAI's limit)
+    max_text_chars: int = 100_000  # characters in one text; longer ones get 413
     grpc_port: int = 0  # 0: no gRPC; else the Open Inference Protocol over gRPC on this port
     grpc_host: str = "127.0.0.1"
 

@@ -51,6 +51,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/v2/models/{name}/infer", ("predict",), "name", (JSON, BINARY), "v2"),
     Route("POST", "/v1/models/{name}:predict", ("predict",), "name", (JSON,), "v1"),
+    Route("POST", "/v1/embeddings", ("predict",), body=(JSON,), fast="embeddings"),  # model in body
     Route(
         "POST",
         "/v2/models/{name}/versions/{version}/infer",

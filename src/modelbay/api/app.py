@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from modelbay.api import errors, management, monitoring, v1, v2
+from modelbay.api import embeddings, errors, management, monitoring, v1, v2
 from modelbay.api.front import Front, Limits
 from modelbay.monitor.alerts_runner import AlertRunner
 from modelbay.monitor.hooks import ServingMonitor
@@ -65,7 +65,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         on_load=observer.loaded,
     )
     plane = DataPlane(
-        manager, max_rows=s.max_rows, max_elements=s.max_tensor_elements, hooks=observer
+        manager,
+        max_rows=s.max_rows,
+        max_elements=s.max_tensor_elements,
+        max_text_inputs=s.max_text_inputs,
+        max_text_chars=s.max_text_chars,
+        hooks=observer,
     )
     keys = KeyCatalog.of(registry)
     gate = Gate(
@@ -128,6 +133,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     max_upload = int(s.max_upload_mb * 2**20)
     app.include_router(v2.router(plane, max_body))
     app.include_router(v1.router(plane, max_body))
+    app.include_router(embeddings.router(plane, max_body))
     app.include_router(management.router(registry, manager, keys, max_upload))
     app.include_router(monitoring.router(monitor, metrics))
     app.state.metrics = metrics

@@ -19,6 +19,7 @@ import orjson
 
 from modelbay.api.access import ANY_KEY, Route, match
 from modelbay.api.body import read_limited
+from modelbay.api.embeddings import embeddings_v1
 from modelbay.api.errors import (
     MethodNotAllowed,
     RequestTimeout,
@@ -199,6 +200,8 @@ class Front:
         headers: dict[bytes, bytes],
         scope: Scope,
     ) -> Reply:
+        if route.fast == "embeddings":
+            return await embeddings_v1(self.plane, body)
         name = params["name"]
         if route.fast == "v2":
             header = headers.get(b"inference-header-content-length")

@@ -37,14 +37,26 @@ def list_models(ctx: typer.Context) -> None:
 @models_app.command("import")
 def import_model(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A skops file of a fitted scikit-learn model.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A skops file of a fitted scikit-learn model, or a Hugging Face / "
+            "sentence-transformers directory (safetensors weights)."
+        ),
+    ],
     name: Annotated[str, typer.Option(help="Model name to register it under.")],
+    task: Annotated[
+        str | None,
+        typer.Option(help="For a directory: embeddings (default) or text-classification."),
+    ] = None,
     alias: Annotated[list[str] | None, typer.Option(help="Aliases to point at it.")] = None,
     description: Annotated[str, typer.Option(help="A line about it.")] = "",
 ) -> None:
-    """Register a model made elsewhere (skops only: pickles are refused)."""
+    """Register a model made elsewhere (skops or safetensors only: pickles are refused)."""
     with open_bay(ctx) as bay:
-        version = bay.import_model(path, name, aliases=alias or (), description=description)
+        version = bay.import_model(
+            path, name, task=task, aliases=alias or (), description=description
+        )
     console_for(ctx).print(
         f"registered {version.ref} ({version.algorithm}, {version.task}); "
         f"served by {version.serving.get('runtime', 'sklearn')}",

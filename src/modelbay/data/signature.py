@@ -134,9 +134,12 @@ class Signature:
         if block is not None and len(numeric) == len(names):
             return pd.DataFrame(block, columns=names, copy=False)
         out: dict[str, Any] = {}
+        strict_text = bool(self.extra.get("strict_text"))  # transformer models: strings only
         for spec in self.inputs:
             if spec.kind != "numeric":
                 out[spec.name] = _check_missing(df[spec.name], spec)
+                if strict_text and spec.kind == "text":
+                    _check_texts(out[spec.name], spec)
         if block is not None:
             for j, spec in enumerate(numeric):
                 out[spec.name] = block[:, j]
@@ -196,6 +199,17 @@ def _check_missing(col: pd.Series, spec: ColumnSpec) -> pd.Series:
                 f"column {spec.name!r} has a missing value in row {row}; this model needs a value"
             )
     return col
+
+
+def _check_texts(col: pd.Series, spec: ColumnSpec) -> None:
+    for row, value in enumerate(col.tolist()):
+        if not isinstance(value, str):
+            raise SchemaError(
+                f"column {spec.name!r} expected a string, got {type(value).__name__} "
+                f"{value!r} in row {row}"
+            )
+        if not value.strip():
+            raise SchemaError(f"column {spec.name!r} has an empty text in row {row}")
 
 
 def _as_frame(rows: Any, names: list[str]) -> pd.DataFrame:

@@ -50,6 +50,9 @@ class ServingMonitor(PlaneHooks):
         queue.observe(prediction.batch.queue_s)
         if self.predlog is not None and prediction.rows is not None:
             rows, labels = prediction.rows, prediction.outputs.predict
+            extra = prediction.outputs.extra
+            if labels.ndim == 2 and extra is not None:  # embeddings: log token counts, not vectors
+                labels = extra["tokens"]
             total = len(labels)
             if total > self.max_rows:  # every k-th row: a fair sample, still in step with feedback
                 k = math.ceil(total / self.max_rows)

@@ -271,6 +271,8 @@ class Metrics:
         model.observe(seconds)
         batch.observe(rows)
         batch_requests.observe(requests)
+        if task == "embeddings":  # vectors: no classes to count
+            return
         if task == "regression":
             sample = labels[:: max(1, len(labels) // VALUE_SAMPLE)][:VALUE_SAMPLE]
             for v in np.asarray(sample, dtype=np.float64).tolist():

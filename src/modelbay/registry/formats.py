@@ -14,7 +14,15 @@ from typing import Any, Protocol
 
 from modelbay.errors import UnsafeArtifactError, ValidationError
 
-__all__ = ["FORMATS", "TRUSTED_TYPES", "Format", "SkopsFormat", "get_format", "sniff_pickle"]
+__all__ = [
+    "FORMATS",
+    "TRUSTED_TYPES",
+    "Format",
+    "SkopsFormat",
+    "TextBundleFormat",
+    "get_format",
+    "sniff_pickle",
+]
 
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
@@ -95,7 +103,29 @@ class OnnxFormat:
         return data
 
 
-FORMATS: dict[str, Format] = {"skops": SkopsFormat(), "onnx": OnnxFormat()}
+class TextBundleFormat:
+    """A transformer directory (safetensors or ONNX weights, tokenizer, manifest) as one zip."""
+
+    name = "hf"
+
+    def dumps(self, obj: Any) -> bytes:
+        from modelbay.text.bundle import TextBundle
+
+        if isinstance(obj, TextBundle):
+            return obj.to_bytes()
+        raise ValidationError(f"the hf format stores a TextBundle, not a {type(obj).__name__}")
+
+    def loads(self, data: bytes) -> Any:
+        from modelbay.text.bundle import TextBundle
+
+        return TextBundle.from_bytes(data)  # refuses pickles and files outside the bundle
+
+
+FORMATS: dict[str, Format] = {
+    "skops": SkopsFormat(),
+    "onnx": OnnxFormat(),
+    "hf": TextBundleFormat(),
+}
 
 
 def get_format(name: str) -> Format:

@@ -299,27 +299,35 @@ def _datatype(arr: np.ndarray) -> str:
     return "FP64"
 
 
-def output_tensors(outputs: Outputs, requested: list[str], want_proba: bool) -> list[Tensor]:
-    names = requested or (["predict", "predict_proba"] if want_proba else ["predict"])
+def output_tensors(
+    outputs: Outputs, requested: list[str], want_proba: bool, predict_name: str = "predict"
+) -> list[Tensor]:
+    """The response tensors: ``predict`` (or an embeddings model's ``embedding``) and probabilities."""
+    names = requested or ([predict_name, "predict_proba"] if want_proba else [predict_name])
     tensors = []
     for name in names:
-        if name == "predict":
+        if name == predict_name:
             arr = outputs.predict
+            if arr.ndim == 2:  # embeddings: [n, dim] float32
+                vectors = np.ascontiguousarray(arr, dtype=np.float32)
+                tensors.append(Tensor(name, list(vectors.shape), "FP32", vectors))
+                continue
             if arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
             elif arr.dtype.kind == "f":
                 arr = arr.astype(np.float64)
             elif arr.dtype.kind in "US":
                 arr = arr.astype(object)
-            tensors.append(Tensor("predict", [len(arr)], _datatype(arr), arr))
-        elif name == "predict_proba":
+            tensors.append(Tensor(name, [len(arr)], _datatype(arr), arr))
+        elif name == "predict_proba" and predict_name == "predict":
             if outputs.proba is None:
                 raise _bad("predict_proba is only available from classifiers")
             tensors.append(
                 Tensor("predict_proba", list(outputs.proba.shape), "FP64", outputs.proba)
             )
         else:
-            raise _bad(f"unknown output {name!r}; outputs are: predict, predict_proba")
+            known = predict_name + (", predict_proba" if predict_name == "predict" else "")
+            raise _bad(f"unknown output {name!r}; outputs are: {known}")
     return tensors
 
 

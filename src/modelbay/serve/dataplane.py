@@ -21,6 +21,7 @@ from modelbay.serve.runtimes import Outputs, Rows
 __all__ = ["DataPlane", "PlaneHooks", "Prediction"]
 
 _KIND_DATATYPE = {"numeric": "FP64", "boolean": "BOOL"}
+_PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn", "transformers": "transformers"}
 PARALLEL_DECODE_ROWS = 2_000
 
 
@@ -68,8 +69,12 @@ class DataPlane:
         *,
         max_rows: int = 100_000,
         max_elements: int = 10_000_000,
+        max_text_inputs: int = 2048,
+        max_text_chars: int = 100_000,
         hooks: PlaneHooks | None = None,
     ) -> None:
+        self.max_text_inputs = max_text_inputs
+        self.max_text_chars = max_text_chars
         self.manager = manager
         self.hooks = hooks or PlaneHooks()
         self.max_rows = max_rows
@@ -99,6 +104,9 @@ class DataPlane:
         outputs: list[dict[str, Any]] = [
             {"name": "predict", "datatype": _label_datatype(out.task, out.classes), "shape": [-1]}
         ]
+        if out.task == "embeddings":
+            dim = int(v.signature.extra.get("dim", -1))
+            outputs = [{"name": "embedding", "datatype": "FP32", "shape": [-1, dim]}]
         if out.task == "classification":
             outputs.append(
                 {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(out.classes or [])]}
@@ -109,7 +117,7 @@ class DataPlane:
         return {
             "name": name,
             "versions": versions,
-            "platform": "onnxruntime_onnx" if served.runtime.name == "onnx" else "sklearn",
+            "platform": _PLATFORMS.get(served.runtime.name, served.runtime.name),
             "inputs": [
                 {"name": c.name, "datatype": _KIND_DATATYPE.get(c.kind, "BYTES"), "shape": [-1]}
                 for c in v.signature.inputs
@@ -119,6 +127,7 @@ class DataPlane:
                 "model": v.ref,
                 "served_version": str(v.version),
                 "runtime": served.runtime.name,
+                "engine": served.runtime.engine,
                 "task": v.task,
                 "target": out.name,
                 "classes": ",".join(str(c) for c in out.classes or []),
@@ -185,7 +194,8 @@ class DataPlane:
         result = await self.predict_frame(
             name, request.inputs, version=version, proba=proba, request_id=request.id
         )
-        tensors = output_tensors(result.outputs, request.outputs, proba)
+        predict_name = "embedding" if result.served.version.task == "embeddings" else "predict"
+        tensors = output_tensors(result.outputs, request.outputs, proba, predict_name)
         doc = {
             "model_name": name,
             "model_version": str(result.served.version.version),
@@ -197,6 +207,51 @@ class DataPlane:
             },
         }
         return doc, tensors
+
+    async def embed(self, name: str, texts: list[str], *, task: str = "embeddings") -> Prediction:
+        """Run texts through a text model (the OpenAI-style routes); ``task`` must match it."""
+        if not texts:
+            raise SchemaError("'input' is empty: send a string or a non-empty list of strings")
+        if len(texts) > self.max_text_inputs:
+            raise LimitExceeded(
+                f"{len(texts)} inputs in one request is over the limit of {self.max_text_inputs}: "
+                "split the request (MODELBAY_MAX_TEXT_INPUTS sets the limit)"
+            )
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise SchemaError(
+                    f"input[{i}] is {type(text).__name__}, not a string: send text "
+                    "(token arrays are not taken)"
+                )
+            if not text.strip():
+                raise SchemaError(f"input[{i}] is an empty string: there is nothing to embed")
+            if len(text) > self.max_text_chars:
+                raise LimitExceeded(
+                    f"input[{i}] has {len(text)} characters, over the limit of "
+                    f"{self.max_text_chars} (MODELBAY_MAX_TEXT_CHARS); split the text"
+                )
+        served = await self.manager.get(name)
+        v = served.version
+        if v.task != task:
+            raise SchemaError(
+                f"model {name!r} ({v.ref}) is a {v.task} model, not an {task} model"
+                + (
+                    f"; ask /v2/models/{name}/infer for its labels"
+                    if v.task == "classification"
+                    else ""
+                )
+            )
+        frame = pd.DataFrame({v.signature.names[0]: texts})
+        result = await self.predict_frame(name, frame)
+        extra = result.outputs.extra or {}
+        if not served.deployment.config.get("truncate", True) and extra["truncated"].any():
+            first = int(extra["truncated"].argmax())
+            raise LimitExceeded(
+                f"input[{first}] is longer than the model's limit of "
+                f"{v.signature.extra.get('max_tokens')} tokens, and deployment {name!r} refuses "
+                "long inputs (deploy with truncation on to cut them instead)"
+            )
+        return result
 
     def _check_size(self, size: int, tensors: list[Tensor]) -> None:
         if size > self.max_rows:

@@ -178,7 +178,7 @@ class DeploymentManager:
             max_batch=deployment.max_batch,
             max_wait_ms=deployment.max_wait_ms,
             executor=self.executor,
-            concurrency=self.threads,
+            concurrency=min(self.threads, runtime.concurrency),
             on_call=observed,
         ).start()
         gc.collect()  # a loaded model lives long: keep it out of later collections' way

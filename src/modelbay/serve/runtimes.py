@@ -27,7 +27,9 @@ __all__ = [
     "Rows",
     "Runtime",
     "SklearnRuntime",
+    "TextRuntime",
     "runtime_for",
+    "texts_of",
 ]
 
 
@@ -36,21 +38,24 @@ Rows = np.ndarray | pd.DataFrame  # a float64 block for all-numeric signatures, 
 
 @dataclass
 class Outputs:
-    predict: np.ndarray  # labels, values or cluster ids, shape (n,)
+    predict: np.ndarray  # labels, values or cluster ids, shape (n,); embeddings (n, dim)
     proba: np.ndarray | None = None  # (n, classes), in the signature's class order
+    extra: dict[str, np.ndarray] | None = None  # per-row facts, e.g. text models' tokens
 
     def __len__(self) -> int:
         return int(self.predict.shape[0])
 
     def slice(self, start: int, stop: int) -> Outputs:
         proba = self.proba[start:stop] if self.proba is not None else None
-        return Outputs(self.predict[start:stop], proba)
+        extra = {k: v[start:stop] for k, v in self.extra.items()} if self.extra else None
+        return Outputs(self.predict[start:stop], proba, extra)
 
 
 class Runtime(ABC):
     """Load a version's artifact, warm it up, predict on validated rows, unload."""
 
     name: ClassVar[str]
+    concurrency: ClassVar[int] = 64  # model calls that may run at once (threads allowing)
 
     def __init__(self, version: ModelVersion) -> None:
         self.version = version
@@ -59,6 +64,11 @@ class Runtime(ABC):
     @property
     def size_bytes(self) -> int:
         return int(self.version.artifact_size)
+
+    @property
+    def engine(self) -> str:
+        """What runs the model inside this runtime (a text model: torch, onnx, torch-bfloat16)."""
+        return self.name
 
     @abstractmethod
     def load(self, models: ModelCatalog) -> Runtime: ...
@@ -163,7 +173,63 @@ class OnnxRuntime(Runtime):
         super().unload()
 
 
-RUNTIMES: dict[str, type[Runtime]] = {"sklearn": SklearnRuntime, "onnx": OnnxRuntime}
+class TextRuntime(Runtime):
+    """A transformer bundle (torch or ONNX Runtime inside): texts in, embeddings or labels out.
+
+    One call at a time, using every core: the batcher fills the next batch meanwhile.
+    The encoder sorts each call's texts by token count so that padding stays small.
+    """
+
+    name = "transformers"
+    concurrency = 1
+
+    def __init__(self, version: ModelVersion, *, threads: int | None = None) -> None:
+        super().__init__(version)
+        self.threads = threads
+
+    def load(self, models: ModelCatalog) -> TextRuntime:
+        from modelbay.text.encoder import TextModel
+
+        self.model_ = TextModel(models.load_object(self.version), threads=self.threads).load()
+        self.loaded = True
+        return self
+
+    @property
+    def engine(self) -> str:
+        return self.model_.engine if self.loaded else ""
+
+    def warmup(self) -> None:
+        self.predict(pd.DataFrame({self.version.signature.names[0]: ["warm up"] * 8}))
+
+    def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
+        self._check_loaded()
+        texts = texts_of(rows)
+        result = self.model_.run(texts)
+        extra = {"tokens": result.tokens, "truncated": result.truncated}
+        if self.version.task == "embeddings":
+            return Outputs(result.values, None, extra)
+        classes = np.asarray(self.version.signature.output.classes or [], dtype=object)
+        labels = classes[np.argmax(result.values, axis=1)]
+        return Outputs(labels, result.values.astype(np.float64) if proba else None, extra)
+
+    def unload(self) -> None:
+        if getattr(self, "model_", None) is not None:
+            self.model_.unload()
+        super().unload()
+
+
+def texts_of(rows: Rows) -> list[str]:
+    """The text column of validated rows (a text model's signature has exactly one)."""
+    if isinstance(rows, pd.DataFrame):
+        return [str(v) for v in rows.iloc[:, 0].tolist()]
+    return [str(v) for v in np.asarray(rows, dtype=object).ravel().tolist()]
+
+
+RUNTIMES: dict[str, type[Runtime]] = {
+    "sklearn": SklearnRuntime,
+    "onnx": OnnxRuntime,
+    "transformers": TextRuntime,
+}
 
 
 def runtime_for(version: ModelVersion, preferred: str | None = None) -> Runtime:
@@ -171,6 +237,13 @@ def runtime_for(version: ModelVersion, preferred: str | None = None) -> Runtime:
 
     ``preferred`` (a deployment's ``runtime`` setting) forces one where it is possible.
     """
+    if version.flavor == "transformers":
+        if preferred not in (None, "transformers"):
+            raise ValidationError(
+                f"{version.ref} is a transformer model; it runs on the transformers runtime "
+                "(its engine, torch or ONNX, is chosen by `modelbay optimize`)"
+            )
+        return TextRuntime(version)
     if preferred is not None and preferred not in RUNTIMES:
         raise ValidationError(f"runtime {preferred!r} is not one of: {', '.join(RUNTIMES)}")
     if preferred == "onnx" and "onnx" not in version.artifacts:
