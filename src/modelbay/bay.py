@@ -197,6 +197,102 @@ class Bay(Registry):
         assert draft.version is not None
         return draft.version, {**result.timings, **draft.timings}
 
+    def train_text(
+        self,
+        data: DataArg,
+        target: str,
+        *,
+        encoder: str,
+        name: str | None = None,
+        text: str | None = None,
+        method: str = "head",
+        algorithm: str = "logistic_regression",
+        trials: int = 5,
+        epochs: int = 3,
+        learning_rate: float = 5e-5,
+        batch_size: int = 16,
+        patience: int = 1,
+        test_size: float = 0.2,
+        seed: int = 0,
+        aliases: Iterable[str] = (),
+        description: str = "",
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> ModelVersion:
+        """Train a text classifier on a registered encoder (``encoder="minilm@champion"``).
+
+        ``method="head"`` fits a scikit-learn head on frozen embeddings (the usual search);
+        ``method="finetune"`` trains the whole encoder with a classification head. The new
+        version's lineage names the encoder version as its parent.
+        """
+        from modelbay.text.importer import register_bundle
+        from modelbay.train.text import TextSpec, train_text
+
+        spec = TextSpec(
+            target=target,
+            text=text,
+            method=method,
+            algorithm=algorithm,
+            trials=trials,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            patience=patience,
+            test_size=test_size,
+            seed=seed,
+        )
+        base = self.models.get(encoder)
+        if base.flavor != "transformers":
+            raise ValidationError(f"{base.ref} is not a transformer model; import one first")
+        dataset = self._dataset(data)
+        model_name = check_name(name or dataset.name)
+        config = {"text": spec.to_dict(), "encoder": base.ref}
+        with self.audit.action("train", model_name) as note:
+            run_id = self.runs.start(dataset_id=dataset.id, model_name=model_name, config=config)
+            try:
+                result = train_text(
+                    self.datasets.load(dataset), self.models.load_object(base), spec, on_progress
+                )
+                version = register_bundle(
+                    self,
+                    model_name,
+                    result.bundle,
+                    lineage={
+                        "dataset": {
+                            "id": dataset.id,
+                            "name": dataset.name,
+                            "fingerprint": dataset.fingerprint,
+                        },
+                        "training_run": run_id,
+                        "target": target,
+                        "config": config,
+                        "parent": {"model": base.model, "version": base.version, "id": base.id},
+                        "code_version": _version(),
+                    },
+                    metrics={
+                        "holdout": result.holdout,
+                        "baseline_accuracy": result.baseline,
+                        "rows_train": result.rows_train,
+                        "rows_test": result.rows_test,
+                        "history": result.history,
+                    },
+                    params=result.params,
+                    reference_stats=result.reference_stats,
+                    aliases=aliases,
+                    description=description,
+                    target=target,
+                )
+            except BaseException as exc:
+                self.runs.finish(run_id, status="failed", error=_one_line(exc))
+                raise
+            self.runs.finish(
+                run_id,
+                status="succeeded",
+                version_id=version.id,
+                result={"version": version.ref, "holdout": result.holdout, **result.timings},
+            )
+            note["detail"] = f"version {version.version} ({method} on {base.ref})"
+        return version
+
     @staticmethod
     def _compile(draft: Draft, result: TrainResult) -> None:
         """Attach an ONNX graph that passed its parity check, or record why there is none."""

@@ -15,7 +15,7 @@ import pandas as pd
 
 from modelbay.data.schema import TableSchema
 
-__all__ = ["profile_predictions", "profile_table"]
+__all__ = ["profile_predictions", "profile_table", "profile_texts"]
 
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 TOP_CATEGORIES = 50
@@ -63,15 +63,19 @@ def profile_table(df: pd.DataFrame, schema: TableSchema) -> dict[str, Any]:
         elif kind in ("categorical", "boolean"):
             stats.update(_categorical(col))
         elif kind == "text":
-            lengths = col.dropna().astype(str).str.len()
-            stats.update(_numeric(lengths))
-            stats["of"] = "length"
+            stats.update(profile_texts(col))
         elif kind == "datetime":
             ts = pd.to_datetime(col, errors="coerce", format="mixed", utc=True).dropna()
             stats["min"] = ts.min().isoformat() if not ts.empty else None
             stats["max"] = ts.max().isoformat() if not ts.empty else None
         features[str(name)] = stats
     return {"rows": len(df), "features": features}
+
+
+def profile_texts(values: pd.Series) -> dict[str, Any]:
+    """A text column's summary for drift: the distribution of its lengths in characters."""
+    lengths = values.dropna().astype(str).str.len()
+    return {**_numeric(lengths), "of": "length"}
 
 
 def profile_predictions(pred: Any, task: str) -> dict[str, Any]:

@@ -131,11 +131,14 @@ class TextBundle:
 
     # -- deriving -----------------------------------------------------------------------------
     def with_files(
-        self, manifest: Manifest | None = None, drop: tuple[str, ...] = (), **files: bytes
+        self,
+        manifest: Manifest | None = None,
+        files: dict[str, bytes] | None = None,
+        drop: tuple[str, ...] = (),
     ) -> TextBundle:
-        """A copy with some files replaced (keyword names use ``__`` for ``.``)."""
+        """A copy with ``files`` added or replaced, ``drop`` removed, and a new manifest."""
         out = {k: v for k, v in self.files.items() if k not in drop}
-        out.update({k.replace("__", "."): v for k, v in files.items()})
+        out.update(files or {})
         return TextBundle(out, manifest or self.manifest)
 
     def replace(self, **changes: Any) -> TextBundle:

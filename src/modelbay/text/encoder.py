@@ -50,25 +50,32 @@ class TextModel:
         self.loaded = False
 
     # -- loading ------------------------------------------------------------------------------
-    def load(self) -> TextModel:
+    def load_tokenizer(self) -> TextModel:
+        """Only the tokenizer (for :meth:`tokenize` and :meth:`pad`): what a trainer needs."""
         from tokenizers import Tokenizer
 
         files = self.bundle.files
-        with self.bundle.unpacked() as folder:
-            if "tokenizer.json" in files:
-                tok = Tokenizer.from_str(files["tokenizer.json"].decode())
-            else:  # a vocab.txt-only (WordPiece) model: let transformers build the fast one
-                from transformers import AutoTokenizer
+        if "tokenizer.json" in files:
+            tok = Tokenizer.from_str(files["tokenizer.json"].decode())
+        else:  # a vocab.txt-only (WordPiece) model: let transformers build the fast one
+            from transformers import AutoTokenizer
 
+            with self.bundle.unpacked() as folder:
                 tok = AutoTokenizer.from_pretrained(folder).backend_tokenizer
-            tok.no_padding()
-            tok.enable_truncation(max_length=self.manifest.max_tokens)
-            self.tokenizer_ = tok
-            self.pad_id_ = int(_pad_id(tok))
-            if self.manifest.engine == "onnx":
-                self._load_onnx()
-            else:
+        tok.no_padding()
+        tok.enable_truncation(max_length=self.manifest.max_tokens)
+        self.tokenizer_ = tok
+        self.pad_id_ = int(_pad_id(tok))
+        return self
+
+    def load(self) -> TextModel:
+        self.load_tokenizer()
+        if self.manifest.engine == "onnx":
+            self._load_onnx()
+        else:
+            with self.bundle.unpacked() as folder:
                 self._load_torch(folder)
+        files = self.bundle.files
         if self.manifest.head:
             from modelbay.registry.formats import SkopsFormat
 
@@ -143,22 +150,28 @@ class TextModel:
         out: np.ndarray | None = None
         for start in range(0, len(order), self.chunk):
             idx = order[start : start + self.chunk]
-            width = int(lengths[idx].max())
-            ids = np.full((len(idx), width), self.pad_id_, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            types = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                e = encodings[i]
-                n = len(e.ids)
-                ids[row, :n] = e.ids
-                mask[row, :n] = 1
-                types[row, :n] = e.type_ids
-            part = self._forward(ids, mask, types)
+            part = self._forward(*self._padded([encodings[i] for i in idx]))
             if out is None:
                 out = np.empty((len(order), part.shape[1]), dtype=np.float32)
             out[idx] = part
         assert out is not None
         return out
+
+    def pad(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Token ids, attention mask and token types of ``texts``, padded to the longest."""
+        return self._padded(self.tokenizer_.encode_batch(texts))
+
+    def _padded(self, encodings: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.pad_id_, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n] = e.ids
+            mask[row, :n] = 1
+            types[row, :n] = e.type_ids
+        return ids, mask, types
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
         if self.engine_ == "onnx":
