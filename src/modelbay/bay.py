@@ -20,6 +20,7 @@ from modelbay.registry.refs import ModelRef, check_name
 
 if TYPE_CHECKING:  # training code loads only when something trains, never in a server
     from modelbay.monitor.service import Monitor
+    from modelbay.optimize.optimizer import OptimizeOutcome
     from modelbay.security.keys import KeyCatalog
     from modelbay.train.trainer import Progress, TrainResult, TrainSpec
 
@@ -305,6 +306,35 @@ class Bay(Registry):
         if compiled.onnx is not None:
             draft.add_artifact("onnx", compiled.onnx, "onnx", compiled.report)
         draft.serving = compiled.report
+
+    def optimize(
+        self,
+        ref: str,
+        method: str,
+        *,
+        force: bool = False,
+        data: DataArg | None = None,
+        text: str | None = None,
+        target: str | None = None,
+        keep_layers: int | None = None,
+        aliases: Iterable[str] = (),
+    ) -> OptimizeOutcome:
+        """A new version of ``ref`` made by ``method`` (onnx, int8, int8-per-tensor, bf16,
+        prune), registered only if it passes its quality gate against ``ref`` (or ``force``)."""
+        from modelbay.optimize.optimizer import optimize
+
+        frame = None if data is None else self.datasets.load(self._dataset(data))
+        return optimize(
+            self,
+            ref,
+            method,
+            force=force,
+            data=frame,
+            text=text,
+            target=target,
+            keep_layers=keep_layers,
+            aliases=aliases,
+        )
 
     @property
     def monitor(self) -> Monitor:

@@ -31,7 +31,7 @@ from modelbay.text.encoder import TextModel, feature_names
 from modelbay.text.importer import TEXT_COLUMN
 from modelbay.train.trainer import Progress, TrainSpec, train_model
 
-__all__ = ["TextResult", "TextSpec", "train_text"]
+__all__ = ["TextResult", "TextSpec", "holdout_split", "train_text"]
 
 METHODS = ("head", "finetune")
 
@@ -103,6 +103,17 @@ def _columns(df: pd.DataFrame, spec: TextSpec) -> tuple[str, pd.DataFrame]:
     return text, data.reset_index(drop=True)
 
 
+def holdout_split(
+    df: pd.DataFrame, spec: TextSpec
+) -> tuple[str, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The text column, the usable rows, and the train / holdout split (stable by seed)."""
+    text, data = _columns(df, spec)
+    train, test = train_test_split(
+        data, test_size=spec.test_size, random_state=spec.seed, stratify=data[spec.target]
+    )
+    return text, data, train, test
+
+
 def train_text(
     df: pd.DataFrame,
     encoder: TextBundle,
@@ -110,11 +121,8 @@ def train_text(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> TextResult:
     notify = on_progress or (lambda _p: None)
-    text, data = _columns(df, spec)
+    text, data, train, test = holdout_split(df, spec)
     labels = sorted(data[spec.target].unique().tolist(), key=str)
-    train, test = train_test_split(
-        data, test_size=spec.test_size, random_state=spec.seed, stratify=data[spec.target]
-    )
     majority = train[spec.target].value_counts().idxmax()
     baseline = float((test[spec.target] == majority).mean())
     fit = _head if spec.method == "head" else _finetune
