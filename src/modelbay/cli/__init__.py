@@ -13,6 +13,7 @@ from modelbay.cli.data import app as data_app
 from modelbay.cli.errors import ModelbayGroup
 from modelbay.cli.models import alias_app, models_app, runs, versions
 from modelbay.cli.monitor import alerts_app, drift, quality, report
+from modelbay.cli.optimize import optimize
 from modelbay.cli.predict import predict
 from modelbay.cli.quickstart import quickstart
 from modelbay.cli.security import audit, keys_app
@@ -55,6 +56,7 @@ def build_cli() -> typer.Typer:
     app.command()(quality)
     app.command()(report)
     app.command()(train)
+    app.command()(optimize)
     app.command()(versions)
     app.command()(predict)
     app.command()(runs)

@@ -45,6 +45,26 @@ def train_with_progress(console: Console, bay: Bay, data: Any, **kwargs: Any) ->
         return bay.train(data, on_progress=on_progress, **kwargs)
 
 
+def _train_text(console: Console, bay: Bay, data: Any, **kwargs: Any) -> ModelVersion:
+    """``bay.train_text`` with a progress bar over the fitting steps."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("embedding", total=None)
+
+        def on_progress(p: TrainProgress) -> None:
+            if p.phase == "fit" and p.total > 1:  # fine-tuning steps
+                bar.update(task, completed=p.done, total=p.total, description=p.message)
+            else:
+                bar.update(task, description=p.message or p.phase)
+
+        return bay.train_text(data, on_progress=on_progress, **kwargs)
+
+
 def trials_table(console: Console, bay: Bay, version: ModelVersion, limit: int = 30) -> None:
     run = bay.runs.get(int(version.lineage["training_run"]))
     metric = run.result.get("metric", "score")
@@ -80,7 +100,9 @@ def train(
     task: Annotated[
         str | None, typer.Option(help="classification, regression or clustering.")
     ] = None,
-    trials: Annotated[int, typer.Option(help="Search trials.")] = 20,
+    trials: Annotated[
+        int | None, typer.Option(help="Search trials (default 20; 5 for a head on text).")
+    ] = None,
     timeout: Annotated[float | None, typer.Option(help="Search time budget in seconds.")] = None,
     cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
@@ -105,9 +127,49 @@ def train(
     param: Annotated[
         list[str] | None, typer.Option(help="Fixed hyperparameter NAME=VALUE (one algorithm).")
     ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(help="Text: a registered transformer to build a text classifier on."),
+    ] = None,
+    finetune: Annotated[
+        bool, typer.Option(help="Text: fine-tune the encoder (default: a head on embeddings).")
+    ] = False,
+    text_column: Annotated[str | None, typer.Option(help="Text: the text column.")] = None,
+    epochs: Annotated[int, typer.Option(help="Text fine-tuning: epochs at most.")] = 3,
+    lr: Annotated[float, typer.Option(help="Text fine-tuning: learning rate.")] = 5e-5,
+    batch_size: Annotated[int, typer.Option(help="Text fine-tuning: batch size.")] = 16,
+    patience: Annotated[
+        int, typer.Option(help="Text fine-tuning: epochs without improvement before stopping.")
+    ] = 1,
 ) -> None:
     """Train a model on a dataset and register the result as a new version."""
     console = console_for(ctx)
+    source: Any = Path(data) if Path(data).suffix and Path(data).exists() else data
+    if encoder is not None:
+        if target is None:
+            raise typer.BadParameter("a text classifier needs --target", param_hint="--target")
+        with open_bay(ctx) as bay:
+            version = _train_text(
+                console,
+                bay,
+                source,
+                target=target,
+                encoder=encoder,
+                name=name,
+                text=text_column,
+                method="finetune" if finetune else "head",
+                algorithm="logistic_regression" if algorithm == "auto" else algorithm,
+                trials=trials or 5,
+                epochs=epochs,
+                learning_rate=lr,
+                batch_size=batch_size,
+                patience=patience,
+                test_size=test_size,
+                seed=seed,
+                aliases=alias or (),
+            )
+            report(console, version)
+        return
     prep = Preprocessing.from_any(
         {
             "impute_numeric": impute_numeric,
@@ -120,7 +182,6 @@ def train(
         }
     )
     with open_bay(ctx) as bay:
-        source: Any = Path(data) if Path(data).suffix and Path(data).exists() else data
         version = train_with_progress(
             console,
             bay,
@@ -129,7 +190,7 @@ def train(
             name=name,
             algorithm=algorithm,
             task=task,
-            trials=trials,
+            trials=trials or 20,
             timeout=timeout,
             cv=cv,
             metric=metric,
@@ -149,7 +210,10 @@ def report(console: Console, version: ModelVersion) -> None:
         f"registered [bold]{version.ref}[/] ({version.algorithm}, {version.task})"
         + (f" aliases: {', '.join(version.aliases)}" if version.aliases else "")
     )
-    console.print(f"  cross-validation: {metric_line(cv)}")
+    if cv:
+        console.print(f"  cross-validation: {metric_line(cv)}")
+    if "baseline_accuracy" in version.metrics:
+        console.print(f"  majority baseline: accuracy={version.metrics['baseline_accuracy']:.4f}")
     console.print(
         f"  holdout ({version.metrics.get('rows_test')} rows, scored once): "
         f"{metric_line(version.metrics.get('holdout', {}))}"
