@@ -53,6 +53,8 @@ class LoggedRequest:
 def rows_of(rows: Any, names: list[str]) -> list[list[Any]]:
     """Rows as lists in the signature's column order, with JSON-safe values (NaN: None)."""
     if isinstance(rows, np.ndarray):
+        if rows.dtype == object:  # texts: one string column
+            return list(rows.reshape(len(rows), -1).tolist())
         return [[None if v != v else v for v in row] for row in rows.astype(np.float64).tolist()]
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     frame = frame[[n for n in names if n in frame.columns]]
@@ -63,7 +65,7 @@ def rows_of(rows: Any, names: list[str]) -> list[list[Any]]:
 def _inputs(rows: Any, names: list[str]) -> tuple[str | None, bytes | None]:
     """(JSON rows, None) for a frame; (None, little-endian float64 bytes) for a numeric block,
     which costs nothing to encode or decode."""
-    if isinstance(rows, np.ndarray):
+    if isinstance(rows, np.ndarray) and rows.dtype != object:
         return None, np.ascontiguousarray(rows, dtype="<f8").tobytes()
     return orjson.dumps(rows_of(rows, names), default=str).decode(), None
 

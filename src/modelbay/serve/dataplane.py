@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from modelbay.errors import LimitExceeded, SchemaError
@@ -145,12 +146,16 @@ class DataPlane:
         version: int | None = None,
         proba: bool = False,
         request_id: str | None = None,
+        validated: bool = False,
     ) -> Prediction:
-        """Validate rows (DataFrame, records, or tensors) and predict through the batcher."""
+        """Validate rows (DataFrame, records, or tensors) and predict through the batcher.
+
+        ``validated``: the caller has checked the rows already (texts, by :meth:`embed`).
+        """
         started = time.perf_counter()
         self.hooks.begin(name)
         try:
-            result = await self._predict(name, rows, version, proba)
+            result = await self._predict(name, rows, version, proba, validated)
         except BaseException as exc:
             self.hooks.end(name, None, exc, time.perf_counter() - started)
             raise
@@ -161,7 +166,9 @@ class DataPlane:
     def new_request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):x}"
 
-    async def _predict(self, name: str, rows: Any, version: int | None, proba: bool) -> Prediction:
+    async def _predict(
+        self, name: str, rows: Any, version: int | None, proba: bool, validated: bool = False
+    ) -> Prediction:
         served = await self.manager.get(name, version)
         if proba and served.version.task != "classification":
             raise SchemaError(
@@ -180,6 +187,9 @@ class DataPlane:
                     return block
             return signature.validate(rows)
 
+        if validated:
+            outputs, info = await served.batcher.submit(rows, proba=proba)
+            return Prediction(served, outputs, info, rows=rows)
         size = rows[0].shape[0] if tensors and rows[0].shape else _length(rows)
         self._check_size(size, rows if tensors else [])
         # large bodies are checked off the event loop, small ones inline (cheaper than a hop)
@@ -241,8 +251,9 @@ class DataPlane:
                     else ""
                 )
             )
-        frame = pd.DataFrame({v.signature.names[0]: texts})
-        result = await self.predict_frame(name, frame)
+        # checked above: one column of non-empty strings, no DataFrame on this hot path
+        column = np.asarray(texts, dtype=object).reshape(-1, 1)
+        result = await self.predict_frame(name, column, validated=True)
         extra = result.outputs.extra or {}
         if not served.deployment.config.get("truncate", True) and extra["truncated"].any():
             first = int(extra["truncated"].argmax())

@@ -55,7 +55,7 @@ class Runtime(ABC):
     """Load a version's artifact, warm it up, predict on validated rows, unload."""
 
     name: ClassVar[str]
-    concurrency: ClassVar[int] = 64  # model calls that may run at once (threads allowing)
+    concurrency: int = 64  # model calls that may run at once (threads allowing)
 
     def __init__(self, version: ModelVersion) -> None:
         self.version = version
@@ -176,8 +176,11 @@ class OnnxRuntime(Runtime):
 class TextRuntime(Runtime):
     """A transformer bundle (torch or ONNX Runtime inside): texts in, embeddings or labels out.
 
-    One call at a time, using every core: the batcher fills the next batch meanwhile.
-    The encoder sorts each call's texts by token count so that padding stays small.
+    torch runs one call at a time on every core (one OpenMP team, on the process's torch
+    thread) while the batcher fills the next batch. ONNX Runtime runs one call per core,
+    each on one thread: under a server's load a two-thread pool kept stalling on
+    whichever of its threads the event loop had preempted. The encoder sorts each
+    call's texts by token count so that padding stays small.
     """
 
     name = "transformers"
@@ -190,7 +193,10 @@ class TextRuntime(Runtime):
     def load(self, models: ModelCatalog) -> TextRuntime:
         from modelbay.text.encoder import TextModel
 
-        self.model_ = TextModel(models.load_object(self.version), threads=self.threads).load()
+        bundle = models.load_object(self.version)
+        cores = os.cpu_count() or 1
+        threads, self.concurrency = (1, cores) if bundle.manifest.engine == "onnx" else (cores, 1)
+        self.model_ = TextModel(bundle, threads=self.threads or threads).load()
         self.loaded = True
         return self
 
@@ -222,7 +228,7 @@ def texts_of(rows: Rows) -> list[str]:
     """The text column of validated rows (a text model's signature has exactly one)."""
     if isinstance(rows, pd.DataFrame):
         return [str(v) for v in rows.iloc[:, 0].tolist()]
-    return [str(v) for v in np.asarray(rows, dtype=object).ravel().tolist()]
+    return [v if isinstance(v, str) else str(v) for v in np.asarray(rows, dtype=object).ravel()]
 
 
 RUNTIMES: dict[str, type[Runtime]] = {

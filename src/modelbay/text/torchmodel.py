@@ -50,16 +50,21 @@ def bf16_supported(device: str) -> bool:
     return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
 
 
-def build_module(folder: Path, manifest: Manifest, *, for_training: bool = False) -> Any:
-    """The encoder in ``folder`` wrapped as a :class:`TextModule` (in eval mode)."""
+def build_module(
+    folder: Path, manifest: Manifest, *, for_training: bool = False, attention: str = "sdpa"
+) -> Any:
+    """The encoder in ``folder`` wrapped as a :class:`TextModule` (in eval mode).
+
+    ``attention``: ``eager`` traces to an ONNX graph that is right for every shape (the
+    exporter and the trainer use it); ``sdpa`` is torch's fused kernel, for serving.
+    """
     torch = require_torch()
     from transformers import AutoModel, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "weights not initialised" for a new head is expected
     hf_logging.disable_progress_bar()
-    # eager attention traces to an ONNX graph that is correct for every shape
-    kwargs: dict[str, Any] = {"attn_implementation": "eager"}
+    kwargs: dict[str, Any] = {"attn_implementation": attention}
     if manifest.task == "text-classification" and manifest.head is None:
         labels = manifest.labels
         if labels:
