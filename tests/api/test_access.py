@@ -114,6 +114,16 @@ def _deployment(expected: int, **kwargs: Any) -> Recipe:
     return recipe
 
 
+def _embeddings(expected: int) -> Recipe:
+    """/v1/embeddings names its model in the body; the tabular models here answer 400."""
+
+    def recipe(home: Home, m: str) -> tuple[dict[str, str], dict[str, Any]]:
+        return {"name": m}, {"json": {"model": m, "input": "a sentence"}}
+
+    recipe.expected = expected  # type: ignore[attr-defined]
+    return recipe
+
+
 V2_BODY = {
     "inputs": [
         {"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in IRIS_ROW.items()
@@ -123,6 +133,7 @@ V2_BODY = {
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v2/models/{name}/infer"): _model(200, json=V2_BODY),
     ("POST", "/v1/models/{name}:predict"): _model(200, json={"instances": [IRIS_ROW]}),
+    ("POST", "/v1/embeddings"): _embeddings(400),
     ("POST", "/v2/models/{name}/versions/{version}/infer"): _model(200, json=V2_BODY),
     ("GET", "/v2/health/live"): _model(200),
     ("GET", "/v2/health/ready"): _model(200),
@@ -246,6 +257,18 @@ def test_an_allow_list_shows_its_models_and_hides_the_rest_as_404(
     hidden = send(client, home, route, "b", home.tokens["a-only"])
     assert hidden.status_code == 404, hidden.text
     assert "'b'" in hidden.json()["error"] or "dep-b" in hidden.json()["error"]
+
+
+def test_the_embeddings_route_checks_the_allow_list_on_the_model_in_its_body(
+    client: TestClient, home: Home
+) -> None:
+    route = next(r for r in ROUTES if r.path == "/v1/embeddings")
+    allowed = send(client, home, route, "a", home.tokens["a-only"])
+    assert allowed.status_code == 400 and "not an embeddings model" in allowed.json()["error"]
+    hidden = send(client, home, route, "b", home.tokens["a-only"])
+    assert hidden.status_code == 404 and "'b'" in hidden.json()["error"], hidden.text
+    missing = send(client, home, route, "no-such-model", home.tokens["admin"])
+    assert missing.json()["error"].replace("no-such-model", "b") == hidden.json()["error"]
 
 
 def test_lists_show_only_allowed_models(client: TestClient, home: Home) -> None:
