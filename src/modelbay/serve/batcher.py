@@ -5,10 +5,12 @@ in it, or as many requests as shared the previous call (the concurrency seen
 lately), or ``max_wait_ms`` has passed since it opened, whichever comes first.
 When the previous call served a single request and nothing else is queued, there
 is no one to wait for: the request goes at once (no added latency at low load). The
-model runs in a worker thread while the next batch fills; up to ``concurrency``
-calls run at once (the model threads release the GIL), so large requests do not
-queue behind each other. Results are split back in order. If a merged call fails, each request is retried alone so that one bad
-request cannot fail its neighbours.
+model runs in a worker thread; up to ``concurrency`` calls run at once (the model
+threads release the GIL), so large requests do not queue behind each other. A batch
+forms when a call can start, so it holds everything that queued during the last
+call; when several slots are free it takes its share of the queue, not all of it.
+Results are split back in order. If a merged call fails, each request is retried
+alone so that one bad request cannot fail its neighbours.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_requests = 0  # requests in the previous call: is anyone else around?
-        self._slots = asyncio.Semaphore(max(1, int(concurrency)))  # model calls in flight
+        self._concurrency = max(1, int(concurrency))
+        self._slots = asyncio.Semaphore(self._concurrency)  # model calls in flight
         self._inflight: set[asyncio.Task[None]] = set()
 
     def start(self) -> Batcher:
@@ -98,7 +101,15 @@ class Batcher:
 
     async def _run(self) -> None:
         while True:
+            # A batch forms once a call can start, so it takes what queued meanwhile. With
+            # other slots free too it takes its share of the queue, so that they all work
+            # (one greedy batch of everything would leave the others idle).
+            await self._slots.acquire()
             first = await self._queue.get()
+            free = self._concurrency - len(self._inflight)  # this slot included
+            cap = (
+                self.max_batch if free <= 1 else min(self.max_batch, -(-self._pending_rows // free))
+            )
             batch = [first]
             rows = len(first.rows)
             # How many requests to wait for: as many as shared the previous call (the
@@ -106,11 +117,11 @@ class Batcher:
             target = self._last_requests
             wait = self.max_wait if target > 1 or not self._queue.empty() else 0.0
             deadline = first.enqueued + wait
-            while rows < self.max_batch:
-                rows += self._drain(batch, rows)
+            while rows < cap:
+                rows += self._drain(batch, rows, cap)
                 remaining = deadline - time.perf_counter()
                 if (
-                    rows >= self.max_batch
+                    rows >= cap
                     or remaining <= 0
                     or self._closing
                     or (len(batch) >= target and self._queue.empty())
@@ -120,11 +131,10 @@ class Batcher:
                 try:
                     await asyncio.wait_for(self._arrived.wait(), remaining)
                 except TimeoutError:
-                    rows += self._drain(batch, rows)
+                    rows += self._drain(batch, rows, cap)
                     break
             self._pending_rows -= rows
             self._last_requests = len(batch)
-            await self._slots.acquire()
             task = asyncio.get_running_loop().create_task(self._dispatch(batch))
             self._inflight.add(task)  # the loop keeps only weak references to tasks
             task.add_done_callback(self._inflight.discard)
@@ -137,9 +147,9 @@ class Batcher:
             for _ in batch:
                 self._queue.task_done()
 
-    def _drain(self, batch: list[_Item], rows: int) -> int:
+    def _drain(self, batch: list[_Item], rows: int, cap: int) -> int:
         added = 0
-        while rows + added < self.max_batch and not self._queue.empty():
+        while rows + added < cap and not self._queue.empty():
             nxt = self._queue.get_nowait()
             batch.append(nxt)
             added += len(nxt.rows)
