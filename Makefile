@@ -8,7 +8,7 @@ EXTRAS ?= dev,text
 TORCH ?= torch==2.13.0
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-auth bench-monitor clean install
+.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-auth bench-monitor bench-text clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench-auth: $(STAMP)
 bench-monitor: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/monitor.py
+
+## Transformer serving: /v1/embeddings (fp32 and each optimised variant) vs in-process sentence-transformers.
+bench-text: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/text.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

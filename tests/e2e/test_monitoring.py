@@ -146,6 +146,12 @@ def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook
         assert (
             len(events) == 1 and events[0]["rule"] == "shift-alarm" and events[0]["attempts"] == 2
         )
+
+        # read again: the first wait returned as soon as the failed delivery arrived
+        def firing() -> list[tuple[dict[str, str], bytes]]:
+            return [c for c in receiver.calls if json.loads(c[1])["state"] == "firing"]
+
+        calls = wait_for(lambda: firing() if len(firing()) >= 2 else [])
         assert len(calls) == 2  # one failed delivery, one accepted retry
         headers, body = calls[-1]
         assert json.loads(body)["rule"] == "shift-alarm" and json.loads(body)["value"] >= 3

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from modelbay import Bay
 from modelbay.errors import UnsafeArtifactError, ValidationError
 from modelbay.text.bundle import MANIFEST, TextBundle
 
@@ -69,3 +70,20 @@ def test_a_bundle_naming_files_outside_itself_is_refused() -> None:
         TextBundle.from_bytes(buf.getvalue())
     with pytest.raises(UnsafeArtifactError, match="pickle"):
         TextBundle.from_bytes(pickle.dumps("x"))
+
+
+def test_a_sequence_classifier_directory_imports_with_its_labels(
+    text_bay: Bay, minilm_dir: Path, tmp_path: Path
+) -> None:
+    trained = text_bay.models.load_object(text_bay.models.get("topics-ft"))
+    folder = tmp_path / "clf"
+    for name, data in trained.files.items():
+        if name != MANIFEST:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+    v = text_bay.import_model(folder, "imported-clf", task="text-classification")
+    assert v.task == "classification" and v.flavor == "transformers"
+    assert sorted(v.signature.output.classes or []) == ["cooking", "finance", "sport", "weather"]
+    with pytest.raises(ValidationError, match="not a sequence classifier"):
+        text_bay.import_model(minilm_dir, "not-a-classifier", task="text-classification")
+    assert "not-a-classifier" not in {m.name for m in text_bay.models.list()}

@@ -132,3 +132,33 @@ def test_long_inputs_are_truncated_and_the_response_says_so(server: str) -> None
         json={"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}]},
     )
     assert bad.status_code == 400 and "empty text" in bad.json()["error"]
+
+
+def test_the_convenience_route_classifies_text_rows(server: str) -> None:
+    body = {
+        "instances": [
+            {"text": "Forecasters warned about heavy rain."},
+            {"text": "The coach trained the home team."},
+        ]
+    }
+    r = httpx.post(f"{server}/v1/models/topics-ft:predict?probabilities=true", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == ["weather", "sport"]
+    assert sorted(r.json()["classes"]) == ["cooking", "finance", "sport", "weather"]
+
+
+def test_asking_an_embeddings_model_for_classes_is_a_clear_400(server: str) -> None:
+    tensor = {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["hello"]}
+    body = {"inputs": [tensor], "outputs": [{"name": "predict_proba"}]}
+    r = httpx.post(f"{server}/v2/models/minilm/infer", json=body)
+    assert r.status_code == 400
+    assert "is an embeddings model; probabilities come only from classifiers" in r.json()["error"]
+    body = {"inputs": [tensor], "outputs": [{"name": "predict"}]}
+    r = httpx.post(f"{server}/v2/models/minilm/infer", json=body)
+    assert r.status_code == 400 and "outputs are: embedding" in r.json()["error"]
+    body = {"inputs": [tensor], "parameters": {"probabilities": True}}
+    r = httpx.post(f"{server}/v2/models/minilm/infer", json=body)
+    assert r.status_code == 400 and "probabilities come only from classifiers" in r.json()["error"]
+    assert (
+        httpx.post(f"{server}/v2/models/minilm/infer", json={"inputs": [tensor]}).status_code == 200
+    )

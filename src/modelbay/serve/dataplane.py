@@ -172,7 +172,7 @@ class DataPlane:
         served = await self.manager.get(name, version)
         if proba and served.version.task != "classification":
             raise SchemaError(
-                f"{served.version.ref} is a {served.version.task} model; "
+                f"{served.version.ref} is {_a(served.version.task)} model; "
                 "probabilities come only from classifiers"
             )
         signature = served.version.signature
@@ -244,7 +244,7 @@ class DataPlane:
         v = served.version
         if v.task != task:
             raise SchemaError(
-                f"model {name!r} ({v.ref}) is a {v.task} model, not an {task} model"
+                f"model {name!r} ({v.ref}) is {_a(v.task)} model, not {_a(task)} model"
                 + (
                     f"; ask /v2/models/{name}/infer for its labels"
                     if v.task == "classification"
@@ -276,6 +276,10 @@ class DataPlane:
                     f"input {t.name!r} has {t.data.size} elements, over the limit of "
                     f"{self.max_elements} (MODELBAY_MAX_TENSOR_ELEMENTS)"
                 )
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def _length(rows: Any) -> int:
