@@ -123,6 +123,37 @@ def wrk(url: str, bodies: Path, conns: int, seconds: float) -> dict[str, float]:
     }
 
 
+def classifier_reports(home: Path, env: dict[str, str], tmp: Path) -> None:
+    """A fine-tuned topic classifier on minilm:1, and each method through the accuracy gate."""
+    from modelbay.text.samples import topic_texts
+
+    data = tmp / "topics.csv"
+    topic_texts(400, seed=3).to_csv(data, index=False)
+    args = ["train", str(data), "--target", "topic", "--encoder", "minilm:1", "--finetune"]
+    out = cli(home, env, *args, "--epochs", "2", "--lr", "1e-4", "--name", "topics")
+    if out.returncode:
+        raise SystemExit(out.stderr or out.stdout)
+    print(
+        "\n## optimisation reports: fine-tuned topic classifier (holdout of 80 texts, gate: drop <= 1 point)\n"
+    )
+    print("| method | passed | parent acc. | candidate acc. | drop | speed-up | size |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for method in ("int8", "int8-per-tensor", "bf16", "prune"):
+        extra = ["--keep-layers", "3"] if method == "prune" else []
+        out = cli(home, env, "optimize", "topics:1", "--method", method, "--json", *extra)
+        try:
+            report = json.loads(out.stdout)
+        except json.JSONDecodeError:
+            print(f"| {method} | error | {(out.stderr or out.stdout).strip()[:80]} | | | | |")
+            continue
+        g, m = report["gate"], report["gate"].get("metrics", {})
+        print(
+            f"| {method} | {'yes' if report['passed'] else 'no'} | {m.get('accuracy_parent', 0):.3f} "
+            f"| {m.get('accuracy', 0):.3f} | {m.get('accuracy_drop', 0):+.3f} "
+            f"| {g.get('speedup', 0):.2f}x | {g.get('size_ratio', 0):.2f}x |"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=5.0)
@@ -169,6 +200,7 @@ def main() -> None:
             )
             if report["registered"] and method in ("int8", "bf16", "onnx"):
                 deployments[method] = report["registered"]
+        classifier_reports(home, env, tmp)
         for label, ref in deployments.items():
             cli(
                 home,
