@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from serve import free_port, server
+from serve import free_port, run_wrk, server
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -89,38 +89,10 @@ def server_pid(port: int) -> int:
 
 
 def wrk(url: str, bodies: Path, conns: int, seconds: float) -> dict[str, float]:
-    from serve import _ms
-
+    """One JSON body a line in ``bodies``, sent in turn (one sentence per request)."""
     script = bodies.with_suffix(".lua")
     script.write_text(LUA.format(bodies=bodies))
-    proc = subprocess.run(
-        [
-            "wrk",
-            f"-t{min(2, conns)}",
-            f"-c{conns}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-    )
-    out = proc.stdout
-    import re
-
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None:
-        raise RuntimeError(f"wrk failed: {proc.stderr or out}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(found.group(1)),
-        "p50_ms": _ms(out, "50%"),
-        "p99_ms": _ms(out, "99%"),
-        "errors": float(errors.group(1)) if errors else 0.0,
-    }
+    return run_wrk(url, script, conns, seconds)
 
 
 def classifier_reports(home: Path, env: dict[str, str], tmp: Path) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from modelbay.errors import ValidationError
-from modelbay.text.bundle import Manifest, TextBundle
+from modelbay.text.bundle import TextBundle
 from modelbay.text.encoder import TextModel
 
 __all__ = ["GATES", "TEXT_METHODS", "GateResult", "candidate", "measure"]
@@ -79,7 +79,7 @@ def candidate(bundle: TextBundle, method: str, *, keep_layers: int | None = None
 
 
 def _onnx_bundle(bundle: TextBundle, graph: bytes, dtype: str) -> TextBundle:
-    manifest = Manifest.from_dict({**bundle.manifest.to_dict(), "engine": "onnx", "dtype": dtype})
+    manifest = bundle.manifest.but(engine="onnx", dtype=dtype)
     return bundle.with_files(manifest, {"model.onnx": graph}, drop=("model.safetensors",))
 
 
@@ -143,8 +143,9 @@ def _bf16(bundle: TextBundle) -> TextBundle:
         )
     weights = load(bundle.files["model.safetensors"])
     half = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in weights.items()}
-    manifest = Manifest.from_dict({**bundle.manifest.to_dict(), "dtype": "bfloat16"})
-    return bundle.with_files(manifest, {"model.safetensors": save(half)})
+    return bundle.with_files(
+        bundle.manifest.but(dtype="bfloat16"), {"model.safetensors": save(half)}
+    )
 
 
 def _prune(bundle: TextBundle, keep_layers: int | None) -> TextBundle:

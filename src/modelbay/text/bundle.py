@@ -54,6 +54,10 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def but(self, **changes: Any) -> Manifest:
+        """A copy with ``changes`` (a derived version's manifest: new engine, task, ...)."""
+        return replace(self, **changes)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         known = {f for f in cls.__dataclass_fields__}
@@ -140,9 +144,6 @@ class TextBundle:
         out = {k: v for k, v in self.files.items() if k not in drop}
         out.update(files or {})
         return TextBundle(out, manifest or self.manifest)
-
-    def replace(self, **changes: Any) -> TextBundle:
-        return TextBundle(dict(self.files), replace(self.manifest, **changes))
 
     @property
     def size(self) -> int:

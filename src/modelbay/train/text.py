@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from modelbay.data.profile import profile_predictions, profile_texts
 from modelbay.data.schema import infer_schema
 from modelbay.errors import TrainingError, ValidationError
-from modelbay.text.bundle import Manifest, TextBundle
+from modelbay.text.bundle import TextBundle
 from modelbay.text.encoder import TextModel, feature_names
 from modelbay.text.importer import TEXT_COLUMN
 from modelbay.train.trainer import Progress, TrainSpec, train_model
@@ -201,14 +201,8 @@ def _head(
     )
     classes = [c.item() if hasattr(c, "item") else c for c in result.model.classes_]
     head_labels = [labels[[str(x) for x in labels].index(str(c))] for c in classes]
-    manifest = Manifest(
-        **{
-            **encoder.manifest.to_dict(),
-            "task": "text-classification",
-            "head": "head.skops",
-            "labels": head_labels,
-            "dim": len(head_labels),
-        }
+    manifest = encoder.manifest.but(
+        task="text-classification", head="head.skops", labels=head_labels, dim=len(head_labels)
     )
     bundle = encoder.with_files(manifest, {"head.skops": SkopsFormat().dumps(result.model)})
     params = {"head": result.algorithm, **result.params, "cv_score": result.cv_score}
@@ -236,14 +230,8 @@ def _finetune(
         train, test_size=spec.val_size, random_state=spec.seed, stratify=train[spec.target]
     )
     index = {str(v): i for i, v in enumerate(labels)}
-    manifest = Manifest(
-        **{
-            **encoder.manifest.to_dict(),
-            "task": "text-classification",
-            "head": None,
-            "labels": labels,
-            "dim": len(labels),
-        }
+    manifest = encoder.manifest.but(
+        task="text-classification", head=None, labels=labels, dim=len(labels)
     )
     tok = TextModel(encoder.with_files(manifest)).load_tokenizer()  # the same truncation
     torch.manual_seed(spec.seed)
