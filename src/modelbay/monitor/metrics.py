@@ -280,6 +280,14 @@ class Metrics:
             return
         if len(labels) == 1:
             kinds, counts = labels, np.ones(1, dtype=np.int64)
+        elif (
+            labels.dtype.kind in "iu"
+            and len(labels) > 64
+            and 0 <= labels.min() < labels.max() < 1024
+        ):
+            counts = np.bincount(labels)  # class ids: a count, not a sort
+            kinds = np.flatnonzero(counts)
+            counts = counts[kinds]
         else:
             kinds, counts = np.unique(labels, return_counts=True)
         for label, n in zip(kinds.tolist(), counts.tolist(), strict=True):
