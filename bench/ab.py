@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import statistics
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from serve import build_models, write_bodies, wrk
 
-__all__ = ["Runs", "ab_args", "alternate", "median", "one_model", "table"]
+__all__ = [
+    "Runs",
+    "ab_args",
+    "alternate",
+    "load_cpus",
+    "median",
+    "one_model",
+    "server_cpus",
+    "table",
+]
 
 Runs = dict[str, list[dict[str, float]]]
 
@@ -28,7 +41,24 @@ def ab_args(doc: str, duration: float, rounds: int) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=duration, help="seconds per wrk run")
     p.add_argument("--rounds", type=int, default=rounds)
     p.add_argument("--connections", type=int, default=64)
-    return p.parse_args()
+    p.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the servers to CPU 0 and wrk to CPU 1 (pinning keeps the "
+        "scheduler's placement out of the comparison)",
+    )
+    args = p.parse_args()
+    args.pin = args.pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+    return args
+
+
+def server_cpus(args: argparse.Namespace) -> str | None:
+    return "0" if args.pin else None
+
+
+def load_cpus(args: argparse.Namespace) -> str | None:
+    return "1" if args.pin else None
 
 
 def one_model(tmp: Path) -> tuple[Path, Path, dict[str, str], dict[str, str]]:
@@ -39,6 +69,9 @@ def one_model(tmp: Path) -> tuple[Path, Path, dict[str, str], dict[str, str]]:
     body, headers = write_bodies(tmp, x)["v2-json"]["1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env["MODELBAY_HOME"] = str(home)
+    env["PYTHONHASHSEED"] = (
+        "0"  # the same hashing in every server: one less difference between them
+    )
     return home, body, headers, env
 
 
@@ -52,7 +85,8 @@ def alternate(
     runs: Runs = {label: [] for label in callers}
     order = list(callers)
     for url, extra in callers.values():  # warm up: caches, lazily loaded models, the allocator
-        wrk(url, body, {**headers, **extra}, args.connections, 2)
+        wrk(url, body, {**headers, **extra}, args.connections, 2, load_cpus(args))
+    servers = {_server_pid(url) for url, _ in callers.values()}
     for r in range(args.rounds):
         turn = order[r % len(order) :] + order[: r % len(order)]  # each caller in each place
         for label in turn if (r // len(order)) % 2 == 0 else turn[::-1]:
@@ -61,13 +95,35 @@ def alternate(
             assert check.status_code == 200, check.text
             pid = _server_pid(url)
             before = _cpu_ticks(pid)
-            result = wrk(url, body, {**headers, **extra}, args.connections, args.duration)
+            with _only(pid, servers if args.pin else set()):
+                result = wrk(
+                    url,
+                    body,
+                    {**headers, **extra},
+                    args.connections,
+                    args.duration,
+                    load_cpus(args),
+                )
             served = max(1.0, result["rps"] * round(args.duration))
             used_s = (_cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK")
             result["cpu_us"] = used_s * 1e6 / served
             runs[label].append(result)
         print(f"round {r + 1}/{args.rounds} done", flush=True)
     return runs
+
+
+@contextmanager
+def _only(pid: int, servers: set[int]) -> Iterator[None]:
+    """The other servers stopped (SIGSTOP) while ``pid`` is measured: their timers and polls
+    would otherwise run on the measured server's core and be charged to it."""
+    others = [p for p in servers if p != pid and p > 0]
+    for p in others:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for p in others:
+            os.kill(p, signal.SIGCONT)
 
 
 def _server_pid(url: str) -> int:

@@ -25,9 +25,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab import ab_args as parse
-from ab import alternate, median, one_model, table
+from ab import alternate, median, one_model, server_cpus, table
 
-from serve import BIN, free_port, server
+from serve import BIN, free_port, pinned, server
 
 ADMIN = "bench-admin-key-0123456789abcdef0123"
 
@@ -40,7 +40,7 @@ def main() -> None:
         # the prediction log off in all: its database writes are priced by bench/monitor.py
         env.update(MODELBAY_ADMIN_KEY=ADMIN, MODELBAY_LOG_SAMPLE="0")
         off_port, twin_port, on_port = free_port(), free_port(), free_port()
-        serve = [str(BIN / "modelbay"), "serve", "--port"]
+        serve = [*pinned([], server_cpus(args)), str(BIN / "modelbay"), "serve", "--port"]
         ready = "http://127.0.0.1:{}/v2/health/ready"
         with (
             server(

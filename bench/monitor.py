@@ -22,9 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab import ab_args as parse
-from ab import alternate, median, one_model, table
+from ab import alternate, median, one_model, server_cpus, table
 
-from serve import BIN, free_port, server
+from serve import BIN, free_port, pinned, server
 
 
 def main() -> None:
@@ -34,7 +34,13 @@ def main() -> None:
         _, body, headers, base = one_model(tmp)
         ports = {"logging off": free_port(), "logging 100%": free_port()}
         samples = {"logging off": "0", "logging 100%": "1"}
-        cmd = [str(BIN / "modelbay"), "serve", "--no-auth", "--port"]
+        cmd = [
+            *pinned([], server_cpus(args)),
+            str(BIN / "modelbay"),
+            "serve",
+            "--no-auth",
+            "--port",
+        ]
         servers = [
             server(
                 [*cmd, str(port)],

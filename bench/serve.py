@@ -117,30 +117,44 @@ f:close()
 """
 
 
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    """``argv`` run on the CPUs ``cpus`` (taskset), or as is when ``cpus`` is None."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
 def wrk(
-    url: str, body: Path, headers: dict[str, str], conns: int, seconds: float
+    url: str,
+    body: Path,
+    headers: dict[str, str],
+    conns: int,
+    seconds: float,
+    cpus: str | None = None,
 ) -> dict[str, float]:
     """POST one body file with ``headers`` at ``conns`` connections for ``seconds``."""
     script = body.with_suffix(".lua")
     lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
     script.write_text(LUA.format(body=body, headers=lines))
-    return run_wrk(url, script, conns, seconds)
+    return run_wrk(url, script, conns, seconds, cpus)
 
 
-def run_wrk(url: str, script: Path, conns: int, seconds: float) -> dict[str, float]:
-    """wrk with a Lua script: req/s, p50 and p99 latency, non-2xx answers and time-outs."""
-    threads = min(2, conns)
+def run_wrk(
+    url: str, script: Path, conns: int, seconds: float, cpus: str | None = None
+) -> dict[str, float]:
+    """wrk with a Lua script: req/s, p50 and p99 latency, non-2xx answers and time-outs.
+    ``cpus``: pin wrk there (one thread a CPU)."""
+    threads = min(len(cpus.split(",")) if cpus else 2, conns)
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{conns}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     proc = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{conns}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
+        pinned(argv, cpus),
         capture_output=True,
         text=True,
         timeout=seconds + 60,

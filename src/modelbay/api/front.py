@@ -162,7 +162,7 @@ class Front:
                 )
             raise
         assert principal is not None
-        if route.model is not None and principal.models is not None:
+        if route.model is not None and not principal.sees(params[route.model]):
             await self.gate.check_model(
                 principal, params[route.model], self.plane.manager.model_of, route.new_name
             )

@@ -115,16 +115,37 @@ class SharedLimits:
         locally until it would end. Leases are taken before they are spent, so no
         process ever admits more than the shared limit allows.
         """
+        if self.take(key_id, now, period, rate is not None, quota is not None):
+            return Admission(True, used=self._leases[key_id].used)
         lease = self._leases.get(key_id)
-        if lease is not None and lease.period == period and now < lease.expires:
-            if now < lease.blocked_until:
-                return Admission(False, lease.reason, lease.blocked_until - now, lease.used)
-            if (rate is None or lease.tokens >= 1.0) and (quota is None or lease.quota >= 1):
-                lease.tokens -= 1.0
-                lease.quota -= 1
-                lease.used += 1
-                return Admission(True, used=lease.used)
+        if (
+            lease is not None
+            and lease.period == period
+            and now < min(lease.expires, lease.blocked_until)
+        ):
+            return Admission(False, lease.reason, lease.blocked_until - now, lease.used)
         return self._admit_shared(key_id, now, rate, burst, quota, period, period_end, baseline)
+
+    def take(self, key_id: str, now: float, period: int, rated: bool, quoted: bool) -> bool:
+        """Spend one request from this process's lease, without locking: True if it could.
+
+        False means :meth:`admit` must decide (no lease, an expired or spent one, a new
+        period, or a remembered refusal). The hot path of every limited request.
+        """
+        lease = self._leases.get(key_id)
+        if (
+            lease is None
+            or lease.period != period
+            or now >= lease.expires
+            or now < lease.blocked_until
+            or (rated and lease.tokens < 1.0)
+            or (quoted and lease.quota < 1)
+        ):
+            return False
+        lease.tokens -= 1.0
+        lease.quota -= 1
+        lease.used += 1
+        return True
 
     def _admit_shared(
         self,
