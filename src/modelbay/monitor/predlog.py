@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -229,7 +230,7 @@ class PredictionLog:
             for start in range(0, len(params), CHUNK):
                 chunk = params[start : start + CHUNK]
                 sql = head + ", ".join([row_marks] * len(chunk))
-                conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+                conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
     def trim(self) -> int:
         """Remove entries older than the retention, then the oldest past ``max_rows``."""
