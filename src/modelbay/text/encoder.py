@@ -3,9 +3,10 @@
 :class:`TextModel` is what the server, the trainer and the optimiser's quality
 gates call. ``run(texts)`` tokenizes every text (the fast Rust tokenizer,
 truncating at the bundle's token limit), sorts them by token count and cuts the
-sorted list into chunks of ``chunk`` texts, each padded only to its own longest
-member: texts of similar length share a forward pass, so padding waste stays
-small however the batcher mixed them. Results come back in the callers' order.
+sorted list into forward passes of at most ``chunk`` texts where padding costs
+least (:func:`length_groups`), each padded only to its own longest member: texts
+of similar length share a pass, however the batcher mixed them. Results come back
+in the callers' order.
 """
 
 from __future__ import annotations
