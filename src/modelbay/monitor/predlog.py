@@ -136,7 +136,7 @@ class PredictionLog:
             self._drop(1, "queue_full")
             return False
         self._queue.append(entry)
-        if len(self._queue) >= self.batch:
+        if len(self._queue) == self.batch:  # once, as it fills: the writer drains it all
             self._wake.set()
         return True
 
