@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -118,8 +119,12 @@ f:close()
 
 
 def pinned(argv: list[str], cpus: str | None) -> list[str]:
-    """``argv`` run on the CPUs ``cpus`` (taskset), or as is when ``cpus`` is None."""
-    return ["taskset", "-c", cpus, *argv] if cpus else argv
+    """``argv`` run on the CPUs ``cpus`` (taskset) with address-space randomisation off
+    (setarch -R: every server gets the same memory layout), or as is when ``cpus`` is None."""
+    if not cpus:
+        return argv
+    fixed = ["setarch", platform.machine(), "-R"] if shutil.which("setarch") else []
+    return [*fixed, "taskset", "-c", cpus, *argv]
 
 
 def wrk(

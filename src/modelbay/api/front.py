@@ -148,10 +148,15 @@ class Front:
         principal: Principal | None = None
         token: str | None = None
         try:
-            token = token_from(
-                _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
-            )
-            principal = self.gate.cached(token) or await self.gate.authenticate(token)
+            raw = headers.get(b"authorization")
+            hit = self.gate.cached_header(raw)
+            if hit is not None:
+                principal, token = hit
+            else:
+                token = token_from(_text(raw), _text(headers.get(b"x-api-key")))
+                principal = self.gate.cached(token) or await self.gate.authenticate(token)
+                if raw is not None and token is not None:
+                    self.gate.remember_header(raw, principal, token)
             if route.scopes != ANY_KEY:
                 self.gate.authorize(principal, route.scopes)
         except AccessError as exc:

@@ -77,6 +77,7 @@ class Gate:
         self.limits = limits
         self.poll_s = poll_s
         self._cache: dict[str, tuple[Principal, int]] = {}  # token -> (principal, baseline)
+        self._headers: dict[bytes, tuple[Principal, str]] = {}  # raw "Bearer …" -> (p, token)
         self._unknown: set[str] = set()
         self._usage: dict[tuple[str, str], int] = {}  # (key id, period) -> requests
         self._generation = -1
@@ -114,6 +115,7 @@ class Gate:
     def forget(self) -> None:
         """Drop every cached key: the next request of each is checked against the registry."""
         self._cache = {}
+        self._headers = {}
         self._unknown = set()
 
     def flush(self) -> None:
@@ -137,6 +139,22 @@ class Gate:
             return None
         expires = hit[0].expires_at
         return hit[0] if expires is None or time.time() < expires else None
+
+    def cached_header(self, raw: bytes | None) -> tuple[Principal, str] | None:
+        """(principal, token) for a raw ``Authorization`` header verified before and still
+        valid: the hot path skips decoding and parsing the header. None: decide the long way."""
+        hit = self._headers.get(raw) if raw is not None else None
+        if hit is None:
+            return None
+        expires = hit[0].expires_at
+        return hit if expires is None or time.time() < expires else None
+
+    def remember_header(self, raw: bytes, principal: Principal, token: str) -> None:
+        """Map a ``Bearer`` header to the key it carries (dropped with the cache on key changes)."""
+        if principal.key_id and raw.startswith(b"Bearer ") and token in self._cache:
+            if len(self._headers) >= MAX_CACHED:
+                self._headers = {}
+            self._headers[raw] = (principal, token)
 
     async def authenticate(self, token: str | None) -> Principal:
         """The principal of a request's key; 401 if it has none or a bad one."""
