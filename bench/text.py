@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -95,6 +96,19 @@ def wrk(url: str, bodies: Path, conns: int, seconds: float) -> dict[str, float]:
     return run_wrk(url, script, conns, seconds)
 
 
+def optimize_json(
+    home: Path, env: dict[str, str], ref: str, method: str, keep_layers: int
+) -> dict[str, Any] | None:
+    """``modelbay optimize REF --method M --json``'s report; None (a row saying why) if it failed."""
+    extra = ["--keep-layers", str(keep_layers)] if method == "prune" else []
+    out = cli(home, env, "optimize", ref, "--method", method, "--json", *extra)
+    try:
+        return dict(json.loads(out.stdout))
+    except json.JSONDecodeError:
+        print(f"| {method} | error: {(out.stderr or out.stdout).strip()[:80]} |")
+        return None
+
+
 def classifier_reports(home: Path, env: dict[str, str], tmp: Path) -> None:
     """A fine-tuned topic classifier on minilm:1, and each method through the accuracy gate."""
     from modelbay.text.samples import topic_texts
@@ -111,12 +125,8 @@ def classifier_reports(home: Path, env: dict[str, str], tmp: Path) -> None:
     print("| method | passed | parent acc. | candidate acc. | drop | speed-up | size |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for method in ("int8", "int8-per-tensor", "bf16", "prune"):
-        extra = ["--keep-layers", "3"] if method == "prune" else []
-        out = cli(home, env, "optimize", "topics:1", "--method", method, "--json", *extra)
-        try:
-            report = json.loads(out.stdout)
-        except json.JSONDecodeError:
-            print(f"| {method} | error | {(out.stderr or out.stdout).strip()[:80]} | | | | |")
+        report = optimize_json(home, env, "topics:1", method, keep_layers=3)
+        if report is None:
             continue
         g, m = report["gate"], report["gate"].get("metrics", {})
         print(
@@ -156,12 +166,8 @@ def main() -> None:
         print("| method | passed | mean cosine | rank corr. | speed-up | size | version |")
         print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
         for method in VARIANTS:
-            extra = ["--keep-layers", "4"] if method == "prune" else []
-            out = cli(home, env, "optimize", "minilm:1", "--method", method, "--json", *extra)
-            try:
-                report = json.loads(out.stdout)
-            except json.JSONDecodeError:
-                print(f"| {method} | error | | | | | {(out.stderr or out.stdout).strip()[:80]} |")
+            report = optimize_json(home, env, "minilm:1", method, keep_layers=4)
+            if report is None:
                 continue
             g = report["gate"]
             m = g.get("metrics", {})
