@@ -176,18 +176,12 @@ class Bay(Registry):
             }
             draft.params = dict(result.params)
             draft.lineage = {
-                "dataset": {
-                    "id": dataset.id,
-                    "name": dataset.name,
-                    "fingerprint": dataset.fingerprint,
-                },
+                "dataset": dataset.lineage_ref(),
                 "training_run": run_id,
                 "algorithm": result.algorithm,
                 "target": spec.target,
                 "config": spec.to_dict(),
-                "parent": {"model": parent.model, "version": parent.version, "id": parent.id}
-                if parent
-                else None,
+                "parent": parent.lineage_ref() if parent else None,
                 "code_version": _version(),
             }
             draft.reference_stats = result.reference_stats
@@ -258,15 +252,11 @@ class Bay(Registry):
                     model_name,
                     result.bundle,
                     lineage={
-                        "dataset": {
-                            "id": dataset.id,
-                            "name": dataset.name,
-                            "fingerprint": dataset.fingerprint,
-                        },
+                        "dataset": dataset.lineage_ref(),
                         "training_run": run_id,
                         "target": target,
                         "config": config,
-                        "parent": {"model": base.model, "version": base.version, "id": base.id},
+                        "parent": base.lineage_ref(),
                         "code_version": _version(),
                     },
                     metrics={

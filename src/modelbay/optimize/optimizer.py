@@ -96,7 +96,7 @@ def _text(
         cand,
         lineage={
             **{k: v for k, v in version.lineage.items() if k in ("dataset", "target", "config")},
-            "parent": {"model": version.model, "version": version.version, "id": version.id},
+            "parent": version.lineage_ref(),
             "optimized": {"method": method, "forced": force and not gate.passed},
         },
         metrics=metrics,
@@ -173,7 +173,7 @@ def _sklearn(
         draft.params = dict(version.params)
         draft.lineage = {
             **version.lineage,
-            "parent": {"model": version.model, "version": version.version, "id": version.id},
+            "parent": version.lineage_ref(),
             "optimized": {"method": "onnx"},
         }
         draft.reference_stats = version.reference_stats

@@ -29,6 +29,10 @@ class Dataset:
     def ref(self) -> str:
         return f"{self.name}#{self.fingerprint[:12]}"
 
+    def lineage_ref(self) -> dict[str, Any]:
+        """How a model version's lineage names the dataset it was trained on."""
+        return {"id": self.id, "name": self.name, "fingerprint": self.fingerprint}
+
 
 @dataclass(frozen=True)
 class Model:
@@ -74,6 +78,10 @@ class ModelVersion:
     @property
     def ref(self) -> str:
         return f"{self.model}:{self.version}"
+
+    def lineage_ref(self) -> dict[str, Any]:
+        """How a derived version's lineage names this one as its parent."""
+        return {"model": self.model, "version": self.version, "id": self.id}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (without the reference statistics, which can be large)."""

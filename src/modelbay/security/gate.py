@@ -49,6 +49,10 @@ def token_from(authorization: str | None, api_key: str | None) -> str | None:
     return None
 
 
+def _unexpired(principal: Principal) -> bool:
+    return principal.expires_at is None or time.time() < principal.expires_at
+
+
 def _period(now: float, period: str) -> tuple[str, int, float]:
     """The period's name, its number and when it ends (POSIX time)."""
     when = datetime.fromtimestamp(now, UTC)
@@ -135,19 +139,13 @@ class Gate:
         """The principal of a key verified before and still valid, without awaiting (the hot
         path); None when the slow path (``authenticate``) must decide."""
         hit = self._cache.get(token) if token is not None and self.enabled else None
-        if hit is None:
-            return None
-        expires = hit[0].expires_at
-        return hit[0] if expires is None or time.time() < expires else None
+        return hit[0] if hit is not None and _unexpired(hit[0]) else None
 
     def cached_header(self, raw: bytes | None) -> tuple[Principal, str] | None:
         """(principal, token) for a raw ``Authorization`` header verified before and still
         valid: the hot path skips decoding and parsing the header. None: decide the long way."""
         hit = self._headers.get(raw) if raw is not None else None
-        if hit is None:
-            return None
-        expires = hit[0].expires_at
-        return hit if expires is None or time.time() < expires else None
+        return hit if hit is not None and _unexpired(hit[0]) else None
 
     def remember_header(self, raw: bytes, principal: Principal, token: str) -> None:
         """Map a ``Bearer`` header to the key it carries (dropped with the cache on key changes)."""

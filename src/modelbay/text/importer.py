@@ -62,12 +62,16 @@ def import_transformer(
                     f"{archs}): import it as embeddings, then train a classifier on it with "
                     "`modelbay train DATA --target LABEL --encoder NAME`"
                 )
-        digest = hashlib.sha256(bundle.to_bytes()).hexdigest()
+        data = bundle.to_bytes()  # zipped once: hashed here, stored by register_bundle
         version = register_bundle(
             registry,
             name,
             bundle,
-            lineage={"imported": {"path": str(path), "sha256": digest}, "parent": None},
+            data=data,
+            lineage={
+                "imported": {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()},
+                "parent": None,
+            },
             aliases=aliases,
             description=description,
         )
@@ -88,8 +92,12 @@ def register_bundle(
     description: str = "",
     target: str = "label",
     serving: dict[str, Any] | None = None,
+    data: bytes | None = None,
 ) -> ModelVersion:
-    """Check that ``bundle`` loads and runs, then register it as a new version of ``name``."""
+    """Check that ``bundle`` loads and runs, then register it as a new version of ``name``.
+
+    ``data``: the bundle's bytes, when the caller made them already (a 90 MB zip is not
+    built twice)."""
     model = TextModel(bundle).load()
     try:
         probe = model.run(PROBE_TEXTS)
@@ -122,6 +130,6 @@ def register_bundle(
             "task": m.task,
             **(serving or {}),
         }
-        draft.save_bytes(bundle.to_bytes(), "hf")
+        draft.save_bytes(data if data is not None else bundle.to_bytes(), "hf")
     assert draft.version is not None
     return draft.version
