@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "usable_cpus", "worker_cpus"]
+
+MAX_AUTO_WORKERS = 8  # `serve` without --workers: one process per usable CPU, up to this
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, so ``taskset`` is honoured)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def worker_cpus() -> int:
+    """The CPUs one server process should use for its models: the usable ones, shared by the
+    workers that ``modelbay serve`` started (``MODELBAY_SERVE_WORKERS``, set by it)."""
+    try:
+        workers = max(1, int(os.environ.get("MODELBAY_SERVE_WORKERS", "1")))
+    except ValueError:
+        workers = 1
+    return max(1, usable_cpus() // workers)
 
 
 class Settings(BaseSettings):
@@ -26,6 +47,7 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
 
     # serving
+    workers: int = 0  # `modelbay serve` processes; 0: one per usable CPU (at most 8)
     max_body_mb: float = 16.0  # larger request bodies get 413
     max_upload_mb: float = 512.0  # larger model uploads get 413
     max_rows: int = 100_000  # rows in one inference request
@@ -44,6 +66,7 @@ class Settings(BaseSettings):
     # monitoring
     log_sample: float = 1.0  # share of inference requests written to the prediction log
     log_rows_per_request: int = 100  # larger requests are logged every k-th row
+    log_rows_per_s: float = 20_000  # rows logged a second, past one a request (strides more)
     log_queue: int = 10_000  # entries waiting to be written; past it they are dropped (counted)
     log_retention_days: float = 30.0
     log_max_rows: int = 1_000_000

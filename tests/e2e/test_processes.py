@@ -114,3 +114,50 @@ def test_a_killed_training_leaves_no_version_and_the_next_one_works(
         version = bay.train("iris", "species", trials=1, cv=2)
         assert version.ref == "iris:1"
         assert bay.load("iris").predict(iris.drop(columns="species").head(2)).shape == (2,)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{pid}\n" in status:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize(("workers", "expected"), [(None, None), ("1", 1)])
+def test_serve_starts_one_worker_per_usable_cpu_unless_told(
+    tmp_path: Path, workers: str | None, expected: int | None
+) -> None:
+    from modelbay.settings import MAX_AUTO_WORKERS, usable_cpus
+    from tests.e2e.servers import running_server
+
+    want = expected or min(MAX_AUTO_WORKERS, usable_cpus())
+    env = {"MODELBAY_WORKERS": workers} if workers else {}
+    home = tmp_path / "h"
+    home.mkdir()
+    with running_server(home, **env) as url:
+        (log,) = home.glob("server-*.log")
+        plural = "s" if want > 1 else ""
+        assert f"{want} worker{plural};" in log.read_text()
+        port = url.rsplit(":", 1)[1]
+        (server,) = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and f"--port\x00{port}".encode() in _cmdline(p)
+        ]
+        workers_alive = [
+            c for c in _children(server) if b"spawn_main" in _cmdline(Path(f"/proc/{c}"))
+        ]
+        assert len(workers_alive) == (want if want > 1 else 0)  # one process serves alone
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""

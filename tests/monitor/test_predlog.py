@@ -168,6 +168,44 @@ def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_
         assert logged[1] == x[10].tolist()
 
 
+def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_aligned(
+    tmp_path: Path,
+) -> None:
+    iris = load_iris(as_frame=True).frame
+    with Bay(home=tmp_path / "bay") as bay:
+        bay.train(iris, "target", name="iris", algorithm="logistic_regression", trials=1, cv=2)
+    x = iris.drop(columns="target").to_numpy()[np.arange(1000) % 150]
+    body = {
+        "inputs": [
+            {"name": "x", "shape": [1000, 4], "datatype": "FP64", "data": x.ravel().tolist()}
+        ]
+    }
+    settings = Settings(home=tmp_path / "bay", auth=False, log_rows_per_s=137)
+    with TestClient(create_app(settings)) as client:
+        answers = [client.post("/v2/models/iris/infer", json=body).json() for _ in range(3)]
+        client.post("/v2/models/iris/infer", json=BODY).raise_for_status()  # 1 row: always
+        client.app.api.state.predlog.flush()  # type: ignore[attr-defined]
+        with Bay(home=tmp_path / "bay") as bay, bay.db.session() as s:
+            found = {r.request_id: r for r in s.query(PredictionRow)}
+        assert len(found) == 4  # every request is logged, at least one row each
+        counts = [len(found[a["id"]].outputs) for a in answers]
+        assert counts[0] == 100  # a full bucket: the per-request cap
+        assert 1 <= counts[1] < 100 and counts[2] <= counts[1]  # then what the budget left
+        assert sum(counts) <= 137 + 3  # the budget, plus one row a request and the refill
+        second = found[answers[1]["id"]]
+        k = -(-1000 // counts[1])
+        logged = logged_rows(second.inputs, second.inputs_f64, 4)
+        assert logged == x[::k].tolist() and second.rows == 1000
+        predicted = answers[1]["outputs"][0]["data"]
+        wrong = set(range(0, 1000, k)[:5])  # the first five logged rows get a wrong truth
+        truth = [(p + 1) % 3 if i in wrong else p for i, p in enumerate(predicted)]
+        client.post("/v1/feedback", json={"request_id": answers[1]["id"], "truth": truth})
+        quality = client.get("/api/monitor/iris/quality?window=1h").json()
+    (only,) = quality["versions"].values()
+    assert only["rows"] == counts[1]
+    assert only["live"]["accuracy"] == pytest.approx(1 - 5 / counts[1])
+
+
 def test_the_window_is_found_by_id_even_when_writers_flush_out_of_order(sqlite_bay: Bay) -> None:
     from datetime import UTC, datetime, timedelta
 

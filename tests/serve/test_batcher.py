@@ -156,3 +156,23 @@ def test_full_batches_run_side_by_side_up_to_the_concurrency(concurrency: int) -
 
     run(main())
     assert peak == concurrency
+
+
+def test_by_default_large_requests_merge_too() -> None:
+    """A deployment's default cap holds several 1,000-row requests in one call (a call per
+    request cost the event loop more than the rows did)."""
+    from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment
+
+    assert Deployment("d", "m").max_batch == DEFAULT_MAX_BATCH
+
+    async def main() -> None:
+        rec = Recorder()
+        b = Batcher(rec, max_batch=DEFAULT_MAX_BATCH, max_wait_ms=50).start()
+        big = [frame(*np.full(1000, float(i))) for i in range(4)]
+        results = await asyncio.gather(*[b.submit(f) for f in big])
+        assert rec.calls == [4000]
+        for i, (out, info) in enumerate(results):
+            assert out.predict.tolist() == [2.0 * i] * 1000 and info.requests == 4
+        await b.close()
+
+    run(main())

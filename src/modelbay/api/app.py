@@ -49,7 +49,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         max_rows=s.log_max_rows,
     )
     observer = ServingMonitor(
-        metrics, predlog if s.log_sample > 0 else None, max_rows=s.log_rows_per_request
+        metrics,
+        predlog if s.log_sample > 0 else None,
+        max_rows=s.log_rows_per_request,
+        rows_per_s=s.log_rows_per_s,
     )
     monitor = Monitor(registry, on_drift=metrics.drift_result, on_quality=metrics.quality_result)
     alerts = AlertRunner(monitor, metrics, s.home / "run" / "alerts.lock", s.alert_interval_s)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from modelbay.api.body import read_body
 from modelbay.errors import NotFoundError
 from modelbay.registry.home import Registry
-from modelbay.registry.records import Deployment
+from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment
 from modelbay.registry.refs import ModelRef
 from modelbay.security.gate import current_principal
 from modelbay.security.keys import KeyCatalog
@@ -28,7 +28,9 @@ __all__ = ["router"]
 
 class DeploymentSpec(BaseModel):
     model: str = Field(description="A model reference: churn, churn@champion or churn:3")
-    max_batch: int = Field(64, ge=1, le=100_000, description="Rows per merged model call")
+    max_batch: int = Field(
+        DEFAULT_MAX_BATCH, ge=1, le=100_000, description="Rows per merged model call"
+    )
     max_wait_ms: float = Field(
         2.0, ge=0, le=10_000, description="Longest a request waits for others"
     )

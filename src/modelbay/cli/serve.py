@@ -12,7 +12,8 @@ import typer
 
 from modelbay.cli.common import console_for, open_bay, table
 from modelbay.errors import ValidationError
-from modelbay.settings import Settings
+from modelbay.registry.records import DEFAULT_MAX_BATCH
+from modelbay.settings import MAX_AUTO_WORKERS, Settings, usable_cpus
 
 __all__ = ["deploy", "deployments", "serve", "undeploy"]
 
@@ -21,7 +22,12 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for HTTP.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes [default: MODELBAY_WORKERS, else one per usable CPU, at most 8]."
+        ),
+    ] = None,
     grpc_port: Annotated[
         int, typer.Option(help="Also serve Open Inference Protocol gRPC on this port (extra grpc).")
     ] = 0,
@@ -51,6 +57,13 @@ def serve(
         )
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise ValidationError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    if workers is None:
+        workers = Settings().workers
+    if workers < 0:
+        raise ValidationError(f"--workers {workers}: give a number of processes, or 0 for auto")
+    if workers == 0:  # one process per CPU: a Python process serves on one core (its GIL)
+        workers = min(MAX_AUTO_WORKERS, usable_cpus())
+    os.environ["MODELBAY_SERVE_WORKERS"] = str(workers)  # each worker's share of the CPUs
     os.environ["MODELBAY_AUTH"] = "false" if no_auth else "true"
     _metrics_dir(Path(os.environ.get("MODELBAY_HOME") or Settings().home), port)
     if not no_auth:
@@ -68,7 +81,10 @@ def serve(
         os.environ["MODELBAY_GRPC_HOST"] = host
     scheme = "https" if ssl_certfile else "http"
     auth = "without API keys" if no_auth else "API keys required"
-    console.print(f"modelbay serving on {scheme}://{host}:{port} ({auth}; docs at /docs)")
+    console.print(
+        f"modelbay serving on {scheme}://{host}:{port} "
+        f"({auth}; {workers} worker{'s' if workers > 1 else ''}; docs at /docs)"
+    )
     uvicorn.run(
         "modelbay.api.app:create_app_from_env",
         factory=True,
@@ -104,7 +120,7 @@ def deploy(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Endpoint name.")],
     model: Annotated[str, typer.Option(help="Model reference: churn, churn@champion, churn:3.")],
-    max_batch: Annotated[int, typer.Option(help="Rows per merged model call.")] = 64,
+    max_batch: Annotated[int, typer.Option(help="Rows per merged model call.")] = DEFAULT_MAX_BATCH,
     max_wait_ms: Annotated[float, typer.Option(help="Longest a request waits for others.")] = 2.0,
     runtime: Annotated[str | None, typer.Option(help="Force onnx or sklearn.")] = None,
 ) -> None:

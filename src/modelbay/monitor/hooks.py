@@ -21,11 +21,21 @@ class ServingMonitor(PlaneHooks):
     """Counts, times and logs every inference; the manager's hooks report loads and calls."""
 
     def __init__(
-        self, metrics: Metrics, predlog: PredictionLog | None = None, max_rows: int = 100
+        self,
+        metrics: Metrics,
+        predlog: PredictionLog | None = None,
+        max_rows: int = 100,
+        rows_per_s: float = 20_000,
     ) -> None:
         self.metrics = metrics
         self.predlog = predlog
         self.max_rows = max(1, max_rows)  # rows logged per request; larger ones are strided
+        # Rows logged per second, beyond one a request: a token bucket that strides large
+        # requests further under load, so that the log's cost follows the request rate,
+        # not the rows sent (every request still logs at least one row).
+        self.rows_per_s = max(1.0, float(rows_per_s))
+        self._tokens = self.rows_per_s
+        self._refilled = time.monotonic()
 
     def begin(self, name: str) -> None:
         self.metrics.inflight.labels(name).inc()
@@ -54,8 +64,9 @@ class ServingMonitor(PlaneHooks):
             if labels.ndim == 2 and extra is not None:  # embeddings: log token counts, not vectors
                 labels = extra["tokens"]
             total = len(labels)
-            if total > self.max_rows:  # every k-th row: a fair sample, still in step with feedback
-                k = math.ceil(total / self.max_rows)
+            keep = self._budget(total)
+            if total > keep:  # every k-th row: a fair sample, still in step with feedback
+                k = math.ceil(total / keep)  # of this form, quality.aligned finds k again
                 rows = rows[::k] if isinstance(rows, np.ndarray) else rows.iloc[::k]
                 labels = labels[::k]
             self.predlog.record(
@@ -73,6 +84,19 @@ class ServingMonitor(PlaneHooks):
                     total,
                 )
             )
+
+    def _budget(self, total: int) -> int:
+        """How many of a request's ``total`` rows to log, and take them from the bucket."""
+        if total == 1:
+            self._tokens -= 1.0
+            return 1
+        now = time.monotonic()
+        rate = self.rows_per_s
+        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        keep = max(1, min(total, self.max_rows, int(self._tokens)))
+        self._tokens -= keep
+        return keep
 
     def model_call(
         self, served: Served, outputs: Outputs, rows: int, requests: int, seconds: float

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from modelbay.errors import NotFoundError, ValidationError
 from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database, bump_generation
-from modelbay.registry.records import Deployment
+from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment
 from modelbay.registry.refs import ModelRef, check_name
 from modelbay.registry.tables import DeploymentRow, utcnow
 
@@ -47,7 +47,7 @@ class DeploymentCatalog:
         name: str,
         model: str,
         *,
-        max_batch: int = 64,
+        max_batch: int = DEFAULT_MAX_BATCH,
         max_wait_ms: float = 2.0,
         config: dict[str, Any] | None = None,
     ) -> Deployment:

@@ -9,7 +9,19 @@ from typing import Any
 from modelbay.data.schema import TableSchema
 from modelbay.data.signature import Signature
 
-__all__ = ["Artifact", "Dataset", "Deployment", "Model", "ModelVersion", "TrainingRun"]
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "Artifact",
+    "Dataset",
+    "Deployment",
+    "Model",
+    "ModelVersion",
+    "TrainingRun",
+]
+
+# Rows in one merged model call. Large enough that big requests merge too (a 1,000-row
+# request used to go alone, one call each: the calls, not the rows, cost the event loop).
+DEFAULT_MAX_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -127,7 +139,7 @@ class Deployment:
 
     name: str
     model: str  # a reference: churn, churn@champion, churn:3
-    max_batch: int = 64
+    max_batch: int = DEFAULT_MAX_BATCH
     max_wait_ms: float = 2.0
     config: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None

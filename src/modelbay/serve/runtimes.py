@@ -7,7 +7,6 @@ choice is visible in the version's ``serving`` metadata.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -19,6 +18,7 @@ from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.predictor import model_input
 from modelbay.registry.records import ModelVersion
+from modelbay.settings import worker_cpus
 
 __all__ = [
     "RUNTIMES",
@@ -142,7 +142,7 @@ class OnnxRuntime(Runtime):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads or max(1, (os.cpu_count() or 2) // 2)
+        options.intra_op_num_threads = self.threads or max(1, worker_cpus() // 2)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         data = models.load_object(self.version, "onnx")
@@ -194,7 +194,7 @@ class TextRuntime(Runtime):
         from modelbay.text.encoder import TextModel
 
         bundle = models.load_object(self.version)
-        cores = os.cpu_count() or 1
+        cores = worker_cpus()
         threads, self.concurrency = (1, cores) if bundle.manifest.engine == "onnx" else (cores, 1)
         self.model_ = TextModel(bundle, threads=self.threads or threads).load()
         self.loaded = True
