@@ -318,6 +318,9 @@ def measure(
         check = httpx.post(url(m), content=path.read_bytes(), headers=headers, timeout=30)
         if check.status_code != 200:
             raise RuntimeError(f"{url(m)} answered {check.status_code}: {check.text[:300]}")
+        # a second on fresh connections first: a server of several worker processes loads
+        # a model in each on its first request there, and that is not what is measured
+        wrk(url(m), path, headers, 16, 1)
         res[m] = {}
         for c in conns:
             res[m][f"1row@{c}"] = wrk(url(m), path, headers, c, seconds)

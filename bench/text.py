@@ -84,9 +84,10 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def server_pid(port: int) -> int:
+def server_pids(port: int) -> list[int]:
+    """Every process listening on ``port``: the server, or its worker processes too."""
     out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
-    return int(out.stdout.split("pid=")[1].split(",")[0])
+    return sorted({int(part.split(",")[0]) for part in out.stdout.split("pid=")[1:]})
 
 
 def wrk(url: str, bodies: Path, conns: int, seconds: float) -> dict[str, float]:
@@ -222,16 +223,16 @@ def main() -> None:
             while httpx.post(f"{base}/v1/embeddings", json=body, timeout=120).status_code != 200:
                 time.sleep(0.1)
             cold = time.perf_counter() - started
-            pid = server_pid(port)
+            pids = server_pids(port)
+            workers = max(1, len(pids) - 1)  # with worker processes, one more supervises
             memory = {}
             for label in deployments:
-                before = rss_kb(pid)
-                httpx.post(
-                    f"{base}/v1/embeddings",
-                    json={"model": f"emb-{label}", "input": "x"},
-                    timeout=120,
-                )
-                memory[label] = (rss_kb(pid) - before) / 1024 if label != "fp32" else None
+                # a short load on fresh connections, so that every worker loads the model
+                # (each loads on its first request) before anything is measured
+                before = sum(rss_kb(p) for p in pids)
+                wrk(f"{base}/v1/embeddings", bodies[label], 16, 2)
+                grown = (sum(rss_kb(p) for p in pids) - before) / 1024 / workers
+                memory[label] = grown if label != "fp32" else None
             results = {}
             for label in deployments:
                 for c in conns:
@@ -240,7 +241,7 @@ def main() -> None:
                     )
         print(f"cold start (server start to first embedding, fp32): {cold:.1f} s")
         print(
-            "memory per loaded model (server RSS growth): "
+            f"memory per loaded model (RSS growth of a worker, {workers} worker(s)): "
             + ", ".join(f"{k} {v:.0f} MB" for k, v in memory.items() if v is not None)
         )
         print("\n## served: /v1/embeddings, one sentence per request (req/s = sentences/s)\n")
