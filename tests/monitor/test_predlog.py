@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -235,3 +236,39 @@ def test_the_window_is_found_by_id_even_when_writers_flush_out_of_order(sqlite_b
         )
         later = datetime.now(UTC) + timedelta(hours=1)
         assert s.scalars(select(PredictionRow.id).where(in_window("d", later, s))).all() == []
+
+
+def test_a_flush_of_numeric_entries_is_built_a_column_at_a_time_with_the_same_values() -> None:
+    from modelbay.monitor.predlog import _block_params, _entry_params
+
+    def made(i: int, rows: Any, labels: np.ndarray, total: int = 0) -> LoggedRequest:
+        return LoggedRequest(
+            f"r-{i}",
+            1_700_000_000.25 + i / 3,
+            "d",
+            "m",
+            1,
+            "k",
+            0.002,
+            rows,
+            ["a", "b"],
+            labels,
+            total,
+        )
+
+    big = np.arange(20.0).reshape(10, 2)
+    entries = [
+        made(0, np.array([[1.0, np.nan]]), np.array([3])),
+        made(1, big[::4], np.arange(10)[::4], total=10),  # a strided large request
+        made(2, np.array([[0.5, 2.0]], dtype=np.float32), np.array([7])),
+    ]
+    fast = _block_params(entries, pg=False)
+    assert fast is not None and fast == _entry_params(entries, pg=False)
+    assert _block_params(entries, pg=True) == _entry_params(entries, pg=True)
+    floats = [made(3, np.ones((2, 2)), np.array([0.5, np.nan]))]
+    assert _block_params(floats, pg=False) == _entry_params(floats, pg=False)
+    # anything else goes one entry at a time
+    texts = [made(4, np.array([["hello"]], dtype=object), np.array([2]))]
+    assert _block_params(texts, pg=False) is None
+    assert _block_params([*entries, made(5, np.ones((1, 3)), np.array([1]))], pg=False) is None
+    assert _block_params([made(6, np.ones((1, 2)), np.array([True]))], pg=False) is None

@@ -90,6 +90,19 @@ def _sqlite_time(at: float) -> str:
     return f"{_SECOND[1]}.{int((at - whole) * 1e6):06d}"
 
 
+def _sqlite_times(entries: list[LoggedRequest]) -> list[str]:
+    """:func:`_sqlite_time` of every entry, each second's text formatted once."""
+    seconds: dict[int, str] = {}
+    out = []
+    for e in entries:
+        whole = int(e.at)
+        text = seconds.get(whole)
+        if text is None:
+            text = seconds[whole] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))
+        out.append(f"{text}.{int((e.at - whole) * 1e6):06d}")
+    return out
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
@@ -204,28 +217,9 @@ class PredictionLog:
             "INSERT INTO prediction_log (request_id, at, deployment, model, version, actor, "
             "latency_ms, rows, inputs, inputs_f64, outputs) VALUES "
         )
-        params: list[tuple[Any, ...]] = []
-        for e in entries:
-            labels = e.labels
-            outputs = (
-                orjson.dumps(np.ascontiguousarray(labels), option=orjson.OPT_SERIALIZE_NUMPY)
-                if labels.dtype.kind in "fiub"
-                else orjson.dumps([_plain(v) for v in labels])
-            )
-            params.append(
-                (
-                    e.request_id,
-                    datetime.fromtimestamp(e.at, UTC) if pg else _sqlite_time(e.at),
-                    e.deployment,
-                    e.model,
-                    e.version,
-                    e.actor,
-                    e.latency_s * 1000.0,
-                    e.total or len(labels),
-                    *_inputs(e.rows, e.names),
-                    outputs.decode(),
-                )
-            )
+        params = _block_params(entries, pg)
+        if params is None:
+            params = _entry_params(entries, pg)
         with self.db.engine.begin() as conn:
             for start in range(0, len(params), CHUNK):
                 chunk = params[start : start + CHUNK]
@@ -254,6 +248,84 @@ class PredictionLog:
                     )
             s.execute(delete(FeedbackRow).where(FeedbackRow.at < cutoff))
         return int(removed or 0)
+
+
+def _entry_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...]]:
+    """The INSERT parameters of any entries, one at a time."""
+    params: list[tuple[Any, ...]] = []
+    for e in entries:
+        labels = e.labels
+        outputs = (
+            orjson.dumps(np.ascontiguousarray(labels), option=orjson.OPT_SERIALIZE_NUMPY)
+            if labels.dtype.kind in "fiub"
+            else orjson.dumps([_plain(v) for v in labels])
+        )
+        params.append(
+            (
+                e.request_id,
+                datetime.fromtimestamp(e.at, UTC) if pg else _sqlite_time(e.at),
+                e.deployment,
+                e.model,
+                e.version,
+                e.actor,
+                e.latency_s * 1000.0,
+                e.total or len(labels),
+                *_inputs(e.rows, e.names),
+                outputs.decode(),
+            )
+        )
+    return params
+
+
+def _block_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...]] | None:
+    """The INSERT parameters of entries whose rows are float blocks of one width and whose
+    labels are numbers (every numeric model), or None for others.
+
+    The writer holds the GIL that the event loop needs while it builds these, so what it
+    does per entry is what logging costs a request: here the rows and labels of the whole
+    flush are converted in two numpy calls, and each entry only slices them.
+    """
+    if not all(isinstance(e.rows, np.ndarray) for e in entries):
+        return None  # frames are logged as JSON rows, in the signature's column order
+    try:
+        block = np.concatenate([e.rows for e in entries])
+        labels = np.concatenate([e.labels for e in entries])
+    except (ValueError, TypeError, AttributeError):
+        return None  # frames, texts, mixed widths: one at a time
+    if (
+        block.ndim != 2
+        or block.dtype.kind != "f"
+        or labels.ndim != 1
+        or labels.dtype.kind not in "iuf"
+    ):
+        return None
+    raw = np.ascontiguousarray(block, dtype="<f8").tobytes()
+    row_bytes = 8 * block.shape[1]
+    values = labels.tolist()
+    dumps = orjson.dumps
+    times = [datetime.fromtimestamp(e.at, UTC) for e in entries] if pg else _sqlite_times(entries)
+    params: list[tuple[Any, ...]] = []
+    at, done = 0, 0
+    for e, when in zip(entries, times, strict=True):
+        n = len(e.labels)
+        params.append(
+            (
+                e.request_id,
+                when,
+                e.deployment,
+                e.model,
+                e.version,
+                e.actor,
+                e.latency_s * 1000.0,
+                e.total or n,
+                None,
+                raw[at : at + n * row_bytes],
+                dumps(values[done : done + n]).decode(),
+            )
+        )
+        at += n * row_bytes
+        done += n
+    return params
 
 
 def _count(result: Any) -> int:
