@@ -67,8 +67,9 @@ class ServingMonitor(PlaneHooks):
             keep = self._budget(total)
             if total > keep:  # every k-th row: a fair sample, still in step with feedback
                 k = math.ceil(total / keep)  # of this form, quality.aligned finds k again
-                rows = rows[::k] if isinstance(rows, np.ndarray) else rows.iloc[::k]
-                labels = labels[::k]
+                # copies: a view would keep the whole request body and batch alive in the queue
+                rows = rows[::k].copy() if isinstance(rows, np.ndarray) else rows.iloc[::k]
+                labels = labels[::k].copy()
             self.predlog.record(
                 LoggedRequest(
                     prediction.request_id,

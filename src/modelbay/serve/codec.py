@@ -147,7 +147,7 @@ def _tensor(raw: Any, i: int, binary: memoryview, bools: bool = True) -> tuple[T
     if size is not None:
         if not isinstance(size, int) or size < 0 or size > len(binary):
             raise _bad(f"{where}: binary_data_size {size!r} does not fit the binary data sent")
-        data = from_binary(bytes(binary[:size]), datatype, count, where)
+        data = from_binary(binary[:size], datatype, count, where)
         return Tensor(name, shape, datatype, data, params), size
     if "data" not in raw:
         raise _bad(f"{where}: 'data' is missing (or send it as binary with binary_data_size)")
@@ -219,9 +219,13 @@ def _flatten(data: Any) -> list[Any]:
     return out
 
 
-def from_binary(raw: bytes, datatype: str, count: int, where: str) -> np.ndarray:
-    """A tensor from raw little-endian bytes (BYTES: 4-byte length + data per element)."""
+def from_binary(raw: bytes | memoryview, datatype: str, count: int, where: str) -> np.ndarray:
+    """A tensor from raw little-endian bytes (BYTES: 4-byte length + data per element).
+
+    Numbers are read in place, without a copy: the array is a view of ``raw``.
+    """
     if datatype == "BYTES":
+        raw = bytes(raw)
         items, pos = [], 0
         while pos < len(raw):
             if pos + 4 > len(raw):
