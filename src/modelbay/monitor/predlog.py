@@ -79,19 +79,11 @@ def logged_rows(inputs: list[Any] | None, block: bytes | None, width: int) -> li
     return list(inputs or [])
 
 
-_SECOND: list[Any] = [None, ""]  # the last whole second formatted, and its text
-
-
-def _sqlite_time(at: float) -> str:
-    """``at`` as SQLAlchemy stores datetimes in SQLite, with the second's text cached."""
-    whole = int(at)
-    if _SECOND[0] != whole:
-        _SECOND[0], _SECOND[1] = whole, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))
-    return f"{_SECOND[1]}.{int((at - whole) * 1e6):06d}"
-
-
-def _sqlite_times(entries: list[LoggedRequest]) -> list[str]:
-    """:func:`_sqlite_time` of every entry, each second's text formatted once."""
+def _times(entries: list[LoggedRequest], pg: bool) -> list[Any]:
+    """Every entry's time as the driver takes it: a datetime for PostgreSQL, else the text
+    SQLAlchemy stores in SQLite (each second's text formatted once)."""
+    if pg:
+        return [datetime.fromtimestamp(e.at, UTC) for e in entries]
     seconds: dict[int, str] = {}
     out = []
     for e in entries:
@@ -253,27 +245,14 @@ class PredictionLog:
 def _entry_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...]]:
     """The INSERT parameters of any entries, one at a time."""
     params: list[tuple[Any, ...]] = []
-    for e in entries:
+    for e, when in zip(entries, _times(entries, pg), strict=True):
         labels = e.labels
         outputs = (
             orjson.dumps(np.ascontiguousarray(labels), option=orjson.OPT_SERIALIZE_NUMPY)
             if labels.dtype.kind in "fiub"
             else orjson.dumps([_plain(v) for v in labels])
         )
-        params.append(
-            (
-                e.request_id,
-                datetime.fromtimestamp(e.at, UTC) if pg else _sqlite_time(e.at),
-                e.deployment,
-                e.model,
-                e.version,
-                e.actor,
-                e.latency_s * 1000.0,
-                e.total or len(labels),
-                *_inputs(e.rows, e.names),
-                outputs.decode(),
-            )
-        )
+        params.append(_row(e, when, len(labels), *_inputs(e.rows, e.names), outputs))
     return params
 
 
@@ -303,29 +282,34 @@ def _block_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...
     row_bytes = 8 * block.shape[1]
     values = labels.tolist()
     dumps = orjson.dumps
-    times = [datetime.fromtimestamp(e.at, UTC) for e in entries] if pg else _sqlite_times(entries)
     params: list[tuple[Any, ...]] = []
     at, done = 0, 0
-    for e, when in zip(entries, times, strict=True):
+    for e, when in zip(entries, _times(entries, pg), strict=True):
         n = len(e.labels)
-        params.append(
-            (
-                e.request_id,
-                when,
-                e.deployment,
-                e.model,
-                e.version,
-                e.actor,
-                e.latency_s * 1000.0,
-                e.total or n,
-                None,
-                raw[at : at + n * row_bytes],
-                dumps(values[done : done + n]).decode(),
-            )
-        )
+        blob = raw[at : at + n * row_bytes]
+        params.append(_row(e, when, n, None, blob, dumps(values[done : done + n])))
         at += n * row_bytes
         done += n
     return params
+
+
+def _row(
+    e: LoggedRequest, when: Any, n: int, inputs: str | None, blob: bytes | None, outputs: bytes
+) -> tuple[Any, ...]:
+    """One entry's INSERT parameters, in the statement's column order."""
+    return (
+        e.request_id,
+        when,
+        e.deployment,
+        e.model,
+        e.version,
+        e.actor,
+        e.latency_s * 1000.0,
+        e.total or n,
+        inputs,
+        blob,
+        outputs.decode(),
+    )
 
 
 def _count(result: Any) -> int:
