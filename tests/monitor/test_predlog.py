@@ -142,9 +142,10 @@ def test_a_stopped_database_makes_logging_drop_and_count_not_fail_requests(
     assert predlog.written == 6  # back to logging once the database is back
 
 
-def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_path: Path) -> None:
+def iris_and_1000_rows(home: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """An iris classifier registered under ``home``, and a v2 body of 1,000 of its rows."""
     iris = load_iris(as_frame=True).frame
-    with Bay(home=tmp_path / "bay") as bay:
+    with Bay(home=home) as bay:
         bay.train(iris, "target", name="iris", algorithm="logistic_regression", trials=1, cv=2)
     x = iris.drop(columns="target").to_numpy()[np.arange(1000) % 150]
     body = {
@@ -152,6 +153,11 @@ def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_
             {"name": "x", "shape": [1000, 4], "datatype": "FP64", "data": x.ravel().tolist()}
         ]
     }
+    return x, body
+
+
+def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_path: Path) -> None:
+    x, body = iris_and_1000_rows(tmp_path / "bay")
     with TestClient(create_app(Settings(home=tmp_path / "bay", auth=False))) as client:
         r = client.post("/v2/models/iris/infer", json=body).json()
         predicted = r["outputs"][0]["data"]
@@ -172,15 +178,7 @@ def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_
 def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_aligned(
     tmp_path: Path,
 ) -> None:
-    iris = load_iris(as_frame=True).frame
-    with Bay(home=tmp_path / "bay") as bay:
-        bay.train(iris, "target", name="iris", algorithm="logistic_regression", trials=1, cv=2)
-    x = iris.drop(columns="target").to_numpy()[np.arange(1000) % 150]
-    body = {
-        "inputs": [
-            {"name": "x", "shape": [1000, 4], "datatype": "FP64", "data": x.ravel().tolist()}
-        ]
-    }
+    x, body = iris_and_1000_rows(tmp_path / "bay")
     settings = Settings(home=tmp_path / "bay", auth=False, log_rows_per_s=137)
     with TestClient(create_app(settings)) as client:
         answers = [client.post("/v2/models/iris/infer", json=body).json() for _ in range(3)]
