@@ -60,7 +60,10 @@ def serve(
     if workers is None:
         workers = Settings().workers
     if workers < 0:
-        raise ValidationError(f"--workers {workers}: give a number of processes, or 0 for auto")
+        raise ValidationError(
+            f"{workers} workers (--workers or MODELBAY_WORKERS): give a number of processes, "
+            "or 0 for one per CPU"
+        )
     if workers == 0:  # one process per CPU: a Python process serves on one core (its GIL)
         workers = min(MAX_AUTO_WORKERS, usable_cpus())
     os.environ["MODELBAY_SERVE_WORKERS"] = str(workers)  # each worker's share of the CPUs

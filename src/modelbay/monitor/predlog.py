@@ -270,7 +270,7 @@ def _block_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...
         block = np.concatenate([e.rows for e in entries])
         labels = np.concatenate([e.labels for e in entries])
     except (ValueError, TypeError, AttributeError):
-        return None  # frames, texts, mixed widths: one at a time
+        return None  # mixed widths or dimensions: one at a time
     if (
         block.ndim != 2
         or block.dtype.kind != "f"
