@@ -176,3 +176,67 @@ def test_by_default_large_requests_merge_too() -> None:
         await b.close()
 
     run(main())
+
+
+class Where:
+    """A model call that records which thread ran it, after ``seconds`` of work."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.threads: list[int] = []
+
+    def __call__(self, rows: pd.DataFrame, proba: bool) -> Outputs:
+        self.threads.append(threading.get_ident())
+        if self.seconds:
+            time.sleep(self.seconds)
+        return Outputs(rows["x"].to_numpy() * 2)
+
+
+def _calls_one_by_one(call: Where, inline_max_ms: float, n: int = 5) -> int:
+    """Run ``n`` lone requests; returns the loop's thread id."""
+
+    async def main() -> int:
+        b = Batcher(call, max_batch=64, max_wait_ms=1, inline_max_ms=inline_max_ms).start()
+        for i in range(n):
+            out, _ = await b.submit(frame(i))
+            assert out.predict.tolist() == [2 * i]
+        await b.close()
+        return threading.get_ident()
+
+    return run(main())
+
+
+def test_short_calls_run_on_the_loop_once_they_are_known_to_be_short() -> None:
+    """With one CPU a process gains nothing from a model thread: a call known to be short
+    runs on the event loop. The first call, of unknown length, goes to a thread."""
+    call = Where()
+    loop_thread = _calls_one_by_one(call, inline_max_ms=1.0)
+    assert call.threads[0] != loop_thread
+    assert call.threads[1:] == [loop_thread] * 4
+
+
+def test_long_calls_and_a_zero_bound_keep_to_model_threads() -> None:
+    slow = Where(seconds=0.005)  # 5 ms a call: over a 1 ms bound
+    loop_thread = _calls_one_by_one(slow, inline_max_ms=1.0)
+    assert loop_thread not in slow.threads
+    fast = Where()
+    loop_thread = _calls_one_by_one(fast, inline_max_ms=0.0)  # several CPUs: threads
+    assert loop_thread not in fast.threads
+
+
+def test_a_large_call_is_expected_to_take_longer_than_the_small_ones_before_it() -> None:
+    """The expectation is per row: after short 1-row calls, a 100,000-row request still goes
+    to a thread (on the loop it would hold up every other request)."""
+    call = Where(seconds=0.0001)  # a model of 0.1 ms a call, whatever its rows
+
+    async def main() -> int:
+        b = Batcher(call, max_batch=200_000, max_wait_ms=1, inline_max_ms=1.0).start()
+        for i in range(3):
+            await b.submit(frame(i))
+        await b.submit(frame(*np.zeros(100_000)))
+        await b.close()
+        return threading.get_ident()
+
+    loop_thread = run(main())
+    assert call.threads[1:3] == [loop_thread] * 2  # 0.1 ms: short
+    assert call.threads[3] != loop_thread  # 100,000 rows at 0.1 ms / 64 rows: 156 ms expected

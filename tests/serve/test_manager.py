@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pandas as pd
+import pytest
 
 from modelbay import Bay
-from modelbay.serve.manager import DeploymentManager
+from modelbay.serve.manager import INLINE_MAX_MS, DeploymentManager
 
 
 def manager(bay: Bay, **kw: object) -> DeploymentManager:
@@ -26,6 +27,25 @@ def test_models_load_lazily_and_the_least_recently_used_goes_first(serve_bay: Ba
         assert [s.name for s in m.loaded()] == ["bc-logistic", "diabetes-ridge"]
         again = await m.get("iris-svm")  # comes back transparently
         assert again.runtime.loaded and len(m.loaded()) == 2
+        await m.stop()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("workers", "cpus", "inline"), [(2, 2, INLINE_MAX_MS), (1, 2, 0.0)])
+def test_short_calls_run_on_the_loop_only_in_a_process_with_one_cpu(
+    serve_bay: Bay, monkeypatch: pytest.MonkeyPatch, workers: int, cpus: int, inline: float
+) -> None:
+    """A process of a server with a worker per CPU runs short model calls on its event loop;
+    one with several CPUs keeps them in model threads, which then run in parallel."""
+    monkeypatch.setattr("modelbay.settings.usable_cpus", lambda: cpus)
+    monkeypatch.setenv("MODELBAY_SERVE_WORKERS", str(workers))
+
+    async def main() -> None:
+        m = manager(serve_bay)
+        await m.start()
+        served = await m.get("bc-logistic")
+        assert served.batcher.inline_max == inline / 1000
         await m.stop()
 
     asyncio.run(main())

@@ -6,7 +6,11 @@ lately), or ``max_wait_ms`` has passed since it opened, whichever comes first.
 When the previous call served a single request and nothing else is queued, there
 is no one to wait for: the request goes at once (no added latency at low load). The
 model runs in a worker thread; up to ``concurrency`` calls run at once (the model
-threads release the GIL), so large requests do not queue behind each other. A batch
+threads release the GIL), so large requests do not queue behind each other. Where a
+thread buys no parallelism (``inline_max_ms``: a server process with one CPU of its own)
+a call expected to take less than that runs on the event loop itself: a hop to a model
+thread and back costs more than such a call (a wake-up, two context switches and a GIL
+hand-over each way). The expectation is learnt from the calls made. A batch
 forms when a call can start, so it holds everything that queued during the last
 call; when several slots are free it takes its share of the queue, not all of it.
 Results are split back in order. If a merged call fails, each request is retried
@@ -31,6 +35,7 @@ from modelbay.tasks import cancel
 __all__ = ["BatchInfo", "Batcher"]
 
 ModelCall = Callable[[Rows, bool], Outputs]
+_ROWS_FLOOR = 64  # the expected time of a call is learnt per row of at least this many
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class Batcher:
         executor: Executor | None = None,
         concurrency: int = 1,
         on_call: Callable[[Outputs, int, int, float], None] | None = None,
+        inline_max_ms: float = 0.0,
     ) -> None:
         self.call = call
         self.on_call = on_call  # (outputs, rows, requests, seconds) after each model call
@@ -74,6 +80,8 @@ class Batcher:
         self._concurrency = max(1, int(concurrency))
         self._slots = asyncio.Semaphore(self._concurrency)  # model calls in flight
         self._inflight: set[asyncio.Task[None]] = set()
+        self.inline_max = max(0.0, float(inline_max_ms)) / 1000.0
+        self._row_s: float | None = None  # learnt seconds a row of a call (EWMA)
 
     def start(self) -> Batcher:
         if self._task is None:
@@ -147,6 +155,18 @@ class Batcher:
             for _ in batch:
                 self._queue.task_done()
 
+    def _inline(self, rows: int) -> bool:
+        """Whether a call of ``rows`` is expected to be short enough to run on the loop."""
+        if self._row_s is None or self.inline_max <= 0:
+            return False  # nothing learnt yet: the first calls go to a thread
+        return self._row_s * max(rows, _ROWS_FLOOR) < self.inline_max
+
+    def _learn(self, rows: int, seconds: float) -> None:
+        # per row of at least _ROWS_FLOOR, so that the fixed cost of a small call does not
+        # promise cheap large ones (it errs towards the thread)
+        row_s = seconds / max(rows, _ROWS_FLOOR)
+        self._row_s = row_s if self._row_s is None else 0.8 * self._row_s + 0.2 * row_s
+
     def _drain(self, batch: list[_Item], rows: int, cap: int) -> int:
         added = 0
         while rows + added < cap and not self._queue.empty():
@@ -161,7 +181,10 @@ class Batcher:
         frame = batch[0].rows if len(batch) == 1 else _concat([i.rows for i in batch])
         started = time.perf_counter()
         try:
-            outputs = await loop.run_in_executor(self.executor, self.call, frame, proba)
+            if self._inline(len(frame)):
+                outputs = self.call(frame, proba)
+            else:
+                outputs = await loop.run_in_executor(self.executor, self.call, frame, proba)
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0], exc)
@@ -170,6 +193,7 @@ class Batcher:
                 await self._execute([item])
             return
         model_s = time.perf_counter() - started
+        self._learn(len(frame), model_s)
         if self.on_call is not None:
             try:
                 self.on_call(outputs, len(frame), len(batch), model_s)
