@@ -7,12 +7,15 @@ trained by modelbay on breast cancer (569 x 30). The run measures, on this machi
 
 1. the in-process limits: the model's own ``predict`` (scikit-learn, and the ONNX
    graph) on 1 row (calls/s) and on 1,000-row batches (rows/s);
-2. ``modelbay serve`` (default settings, one worker) under ``wrk`` on 127.0.0.1:
+2. ``modelbay serve`` (default settings: a worker process per CPU) under ``wrk`` on 127.0.0.1:
    1-row requests at 1, 8 and 64 connections (req/s, p50, p99) and 1,000-row requests
    at 8 connections (rows/s), through v2 REST JSON, v2 REST binary tensors and the
    convenience route; and over gRPC with ``bench/grpc_load.py`` (Triton's async client
    in its own process: a Python client, so its figures are a lower bound);
-3. the same load against MLflow's scoring server, BentoML and MLServer serving the
+3. the floor: ``bench/floor_app.py``, the same graphs behind a bare ASGI app under uvicorn
+   (no checks, batching, metrics or log; as many workers), through the binary route,
+   to show what any Python server of this kind keeps of the in-process rate here;
+4. the same load against MLflow's scoring server, BentoML and MLServer serving the
    same fitted model, each installed into its own environment under
    ``bench/.envs`` (created on first run) and started with its default settings.
 
@@ -392,6 +395,43 @@ def modelbay_runs(
     return out
 
 
+FLOOR = "floor: uvicorn + ONNX Runtime, nothing else"
+
+
+def floor_runs(
+    home: Path, models: dict[str, Any], bodies: Any, conns: list[int], seconds: float, tmp: Path
+) -> dict[str, Any]:
+    """The same graphs behind ``bench/floor_app.py`` (no checks, batching, metrics or log),
+    with as many workers as ``modelbay serve`` starts: what is left is HTTP and the model."""
+    from modelbay.registry.home import Registry
+    from modelbay.settings import MAX_AUTO_WORKERS, usable_cpus
+
+    graphs = {}
+    with Registry(home=home) as reg:
+        for name, predictor in models.items():
+            path = tmp / f"{name}.onnx"
+            path.write_bytes(reg.models.load_object(predictor.version, "onnx"))
+            graphs[name] = str(path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env["BENCH_FLOOR_GRAPHS"] = json.dumps(graphs)
+    workers = min(usable_cpus(), MAX_AUTO_WORKERS)
+    argv = [str(BIN / "uvicorn"), "floor_app:app", "--app-dir", str(HERE), "--port", str(port)]
+    argv += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    ready = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}/v2/models/{{}}/infer"
+    with server(argv, ready, tmp, env, tmp / "floor.log"):
+        return {
+            FLOOR: measure(
+                url.format,
+                {"1": bodies["v2-binary"]["1"], str(BIG): bodies["v2-binary"][str(BIG)]},
+                list(models),
+                conns,
+                seconds,
+            )
+        }
+
+
 def export(models: dict[str, Any], tmp: Path) -> dict[str, Path]:
     """The same fitted models, as joblib files the other servers can load (bench only)."""
     import joblib
@@ -527,7 +567,7 @@ def report(limits: dict[str, Any], served: dict[str, Any], conns: list[int]) -> 
             )
     print("\n### Targets\n")
     top = max(conns)
-    others = {k: v for k, v in served.items() if not k.startswith("modelbay")}
+    others = {k: v for k, v in served.items() if not k.startswith(("modelbay", "floor"))}
     ours = served.get("modelbay v2-json", {})
     for m in ("logistic", "forest"):
         if not ours.get(m):
@@ -557,6 +597,13 @@ def report(limits: dict[str, Any], served: dict[str, Any], conns: list[int]) -> 
             print(
                 f"- {m}, {BIG:,}-row binary rows/s vs in-process ONNX rows/s: {r:.0%} (target >= 50%)"
             )
+            floor = served.get(FLOOR, {}).get(m)
+            if floor:
+                f = floor[f"{BIG}rows@8"]["rows_s"]
+                print(
+                    f"  - the floor server reaches {f / limits[m]['onnx_rows_s']:.0%} of in-process; "
+                    f"modelbay binary reaches {binary[f'{BIG}rows@8']['rows_s'] / f:.0%} of the floor"
+                )
 
 
 def main() -> None:
@@ -578,6 +625,7 @@ def main() -> None:
         bodies = write_bodies(tmp, x)
         limits = in_process(models, x, home)
         served = modelbay_runs(home, bodies, conns, args.duration, tmp)
+        served.update(floor_runs(home, models, bodies, conns, args.duration, tmp))
         files = export(models, tmp)
         for name in [c for c in args.competitors.split(",") if c and c != "none"]:
             try:
