@@ -32,12 +32,25 @@ def test_models_load_lazily_and_the_least_recently_used_goes_first(serve_bay: Ba
     asyncio.run(main())
 
 
-@pytest.mark.parametrize(("workers", "cpus", "inline"), [(2, 2, INLINE_MAX_MS), (1, 2, 0.0)])
+@pytest.mark.parametrize(
+    ("workers", "cpus", "runtime_inline", "inline"),
+    [(2, 2, True, INLINE_MAX_MS), (1, 2, True, 0.0), (2, 2, False, 0.0)],
+)
 def test_short_calls_run_on_the_loop_only_in_a_process_with_one_cpu(
-    serve_bay: Bay, monkeypatch: pytest.MonkeyPatch, workers: int, cpus: int, inline: float
+    serve_bay: Bay,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+    cpus: int,
+    runtime_inline: bool,
+    inline: float,
 ) -> None:
     """A process of a server with a worker per CPU runs short model calls on its event loop;
-    one with several CPUs keeps them in model threads, which then run in parallel."""
+    one with several CPUs keeps them in model threads, which then run in parallel; so does a
+    runtime whose calls do not grow with their rows (text models)."""
+    from modelbay.serve.runtimes import OnnxRuntime, TextRuntime
+
+    assert TextRuntime.inline is False
+    monkeypatch.setattr(OnnxRuntime, "inline", runtime_inline)
     monkeypatch.setattr("modelbay.settings.usable_cpus", lambda: cpus)
     monkeypatch.setenv("MODELBAY_SERVE_WORKERS", str(workers))
 

@@ -184,7 +184,7 @@ class DeploymentManager:
             executor=self.executor,
             concurrency=min(self.threads, runtime.concurrency),
             on_call=observed,
-            inline_max_ms=INLINE_MAX_MS if worker_cpus() == 1 else 0.0,
+            inline_max_ms=INLINE_MAX_MS if worker_cpus() == 1 and runtime.inline else 0.0,
         ).start()
         gc.collect()  # a loaded model lives long: keep it out of later collections' way
         gc.freeze()

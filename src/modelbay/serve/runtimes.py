@@ -56,6 +56,9 @@ class Runtime(ABC):
 
     name: ClassVar[str]
     concurrency: int = 64  # model calls that may run at once (threads allowing)
+    # whether a short call may run on the event loop (see Batcher): a call's time must grow
+    # with its rows, as a tabular model's does; a text model's grows with its tokens
+    inline: ClassVar[bool] = True
 
     def __init__(self, version: ModelVersion) -> None:
         self.version = version
@@ -185,6 +188,7 @@ class TextRuntime(Runtime):
 
     name = "transformers"
     concurrency = 1
+    inline = False  # a batch of long texts can take 100x one of as many short ones
 
     def __init__(self, version: ModelVersion, *, threads: int | None = None) -> None:
         super().__init__(version)
