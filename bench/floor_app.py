@@ -33,21 +33,8 @@ def _session(name: str) -> Any:
     return sess
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
-    if scope["method"] == "GET":  # the bench's readiness probe
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-        return
-    chunks, more = [], True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    body = b"".join(chunks)
-    name = scope["path"].split("/")[3]  # /v2/models/{name}/infer
-    length = int(dict(scope["headers"])[b"inference-header-content-length"])
+def answer(name: str, body: bytes, length: int) -> tuple[bytes, bytes]:
+    """The JSON header and the raw labels that answer a binary v2 request of ``name``."""
     shape = json.loads(body[:length])["inputs"][0]["shape"]
     x = np.frombuffer(memoryview(body)[length:], dtype=np.float32).reshape(shape)
     sess = _session(name)
@@ -66,6 +53,24 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             ],
         }
     ).encode()
+    return head, raw
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["method"] == "GET":  # the bench's readiness probe
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    name = scope["path"].split("/")[3]  # /v2/models/{name}/infer
+    length = int(dict(scope["headers"])[b"inference-header-content-length"])
+    head, raw = answer(name, b"".join(chunks), length)
     headers = [
         (b"content-type", b"application/octet-stream"),
         (b"inference-header-content-length", str(len(head)).encode()),

@@ -12,9 +12,10 @@ trained by modelbay on breast cancer (569 x 30). The run measures, on this machi
    at 8 connections (rows/s), through v2 REST JSON, v2 REST binary tensors and the
    convenience route; and over gRPC with ``bench/grpc_load.py`` (Triton's async client
    in its own process: a Python client, so its figures are a lower bound);
-3. the floor: ``bench/floor_app.py``, the same graphs behind a bare ASGI app under uvicorn
-   (no checks, batching, metrics or log; as many workers), through the binary route,
-   to show what any Python server of this kind keeps of the in-process rate here;
+3. the floors, through the binary route: the same graphs behind a bare ASGI app under
+   uvicorn (``bench/floor_app.py``: no checks, batching, metrics or log) and behind a bare
+   httptools protocol without ASGI (``bench/floor_raw.py``), as many workers each: what
+   any Python server of either kind keeps of the in-process rate here;
 4. the same load against MLflow's scoring server, BentoML and MLServer serving the
    same fitted model, each installed into its own environment under
    ``bench/.envs`` (created on first run) and started with its default settings.
@@ -396,13 +397,15 @@ def modelbay_runs(
 
 
 FLOOR = "floor: uvicorn + ONNX Runtime, nothing else"
+FLOOR_RAW = "floor without ASGI: httptools protocol + ONNX Runtime"
 
 
 def floor_runs(
     home: Path, models: dict[str, Any], bodies: Any, conns: list[int], seconds: float, tmp: Path
 ) -> dict[str, Any]:
-    """The same graphs behind ``bench/floor_app.py`` (no checks, batching, metrics or log),
-    with as many workers as ``modelbay serve`` starts: what is left is HTTP and the model."""
+    """The same graphs behind ``bench/floor_app.py`` (no checks, batching, metrics or log)
+    under uvicorn, and behind ``bench/floor_raw.py`` (the same without ASGI), each with as
+    many workers as ``modelbay serve`` starts: what is left is HTTP and the model."""
     from modelbay.registry.home import Registry
     from modelbay.settings import MAX_AUTO_WORKERS, usable_cpus
 
@@ -412,24 +415,22 @@ def floor_runs(
             path = tmp / f"{name}.onnx"
             path.write_bytes(reg.models.load_object(predictor.version, "onnx"))
             graphs[name] = str(path)
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env["BENCH_FLOOR_GRAPHS"] = json.dumps(graphs)
-    workers = min(usable_cpus(), MAX_AUTO_WORKERS)
-    argv = [str(BIN / "uvicorn"), "floor_app:app", "--app-dir", str(HERE), "--port", str(port)]
-    argv += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    ready = f"http://127.0.0.1:{port}/"
-    url = f"http://127.0.0.1:{port}/v2/models/{{}}/infer"
-    with server(argv, ready, tmp, env, tmp / "floor.log"):
-        return {
-            FLOOR: measure(
-                url.format,
-                {"1": bodies["v2-binary"]["1"], str(BIG): bodies["v2-binary"][str(BIG)]},
-                list(models),
-                conns,
-                seconds,
-            )
-        }
+    workers = str(min(usable_cpus(), MAX_AUTO_WORKERS))
+    binary = {"1": bodies["v2-binary"]["1"], str(BIG): bodies["v2-binary"][str(BIG)]}
+    out = {}
+    for label in (FLOOR, FLOOR_RAW):
+        port = str(free_port())
+        if label == FLOOR:
+            argv = [str(BIN / "uvicorn"), "floor_app:app", "--app-dir", str(HERE), "--port", port]
+            argv += ["--workers", workers, "--no-access-log", "--log-level", "warning"]
+        else:
+            argv = [sys.executable, str(HERE / "floor_raw.py"), port, workers]
+        url = f"http://127.0.0.1:{port}/v2/models/{{}}/infer"
+        with server(argv, f"http://127.0.0.1:{port}/", tmp, env, tmp / "floor.log"):
+            out[label] = measure(url.format, binary, list(models), conns, seconds)
+    return out
 
 
 def export(models: dict[str, Any], tmp: Path) -> dict[str, Path]:
@@ -597,13 +598,15 @@ def report(limits: dict[str, Any], served: dict[str, Any], conns: list[int]) -> 
             print(
                 f"- {m}, {BIG:,}-row binary rows/s vs in-process ONNX rows/s: {r:.0%} (target >= 50%)"
             )
-            floor = served.get(FLOOR, {}).get(m)
-            if floor:
-                f = floor[f"{BIG}rows@8"]["rows_s"]
-                print(
-                    f"  - the floor server reaches {f / limits[m]['onnx_rows_s']:.0%} of in-process; "
-                    f"modelbay binary reaches {binary[f'{BIG}rows@8']['rows_s'] / f:.0%} of the floor"
-                )
+            mine = binary[f"{BIG}rows@8"]["rows_s"]
+            for label in (FLOOR, FLOOR_RAW):
+                floor = served.get(label, {}).get(m)
+                if floor:
+                    f = floor[f"{BIG}rows@8"]["rows_s"]
+                    print(
+                        f"  - {label}: {f / limits[m]['onnx_rows_s']:.0%} of in-process; "
+                        f"modelbay binary is {mine / f:.0%} of it"
+                    )
 
 
 def main() -> None:
