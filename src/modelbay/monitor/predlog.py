@@ -209,12 +209,13 @@ class PredictionLog:
             "INSERT INTO prediction_log (request_id, at, deployment, model, version, actor, "
             "latency_ms, rows, inputs, inputs_f64, outputs) VALUES "
         )
-        params = _block_params(entries, pg)
-        if params is None:
-            params = _entry_params(entries, pg)
         with self.db.engine.begin() as conn:
-            for start in range(0, len(params), CHUNK):
-                chunk = params[start : start + CHUNK]
+            # a statement's parameters are built just before it runs: the writer holds the
+            # GIL while it builds them and lets go while the driver runs the statement, so
+            # the event loop never waits for more than one chunk's worth
+            for start in range(0, len(entries), CHUNK):
+                part = entries[start : start + CHUNK]
+                chunk = _block_params(part, pg) or _entry_params(part, pg)
                 sql = head + ", ".join([row_marks] * len(chunk))
                 conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
