@@ -262,8 +262,9 @@ def _block_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...
     labels are numbers (every numeric model), or None for others.
 
     The writer holds the GIL that the event loop needs while it builds these, so what it
-    does per entry is what logging costs a request: here the rows and labels of the whole
-    flush are converted in two numpy calls, and each entry only slices them.
+    does per entry is what logging costs a request: here the rows and labels of all the
+    entries (a statement's worth) are converted in two numpy calls, and each entry only
+    slices them.
     """
     if not all(isinstance(e.rows, np.ndarray) for e in entries):
         return None  # frames are logged as JSON rows, in the signature's column order
