@@ -109,6 +109,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 _STATIC = {(r.method, r.path): r for r in ROUTES if "{" not in r.path}
+_STATIC_PATHS = frozenset(p for _, p in _STATIC)
 _TEMPLATED = tuple(r for r in ROUTES if "{" in r.path)
 
 
@@ -117,7 +118,7 @@ def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
     route = _STATIC.get((method, path))
     if route is not None:
         return route, {}, True
-    known = any(p == path for _, p in _STATIC)
+    known = path in _STATIC_PATHS
     for r in _TEMPLATED:
         m = r.regex.match(path)
         if m is not None:

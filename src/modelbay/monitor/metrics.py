@@ -278,13 +278,14 @@ class Metrics:
             for v in np.asarray(sample, dtype=np.float64).tolist():
                 values.observe(v)
             return
-        if len(labels) == 1:
-            kinds, counts = labels, np.ones(1, dtype=np.int64)
-        elif (
-            labels.dtype.kind in "iu"
-            and len(labels) > 64
-            and 0 <= labels.min() < labels.max() < 1024
-        ):
+        if len(labels) <= 64:  # counted one by one: 0.3 us for 4 labels, np.unique 5.4 us
+            for label in labels.tolist():
+                child = classes.get(label)
+                if child is None:
+                    child = classes[label] = self.predicted.labels(deployment, version, str(label))
+                child.value += 1
+            return
+        if labels.dtype.kind in "iu" and 0 <= labels.min() < labels.max() < 1024:
             counts = np.bincount(labels)  # class ids: a count, not a sort
             kinds = np.flatnonzero(counts)
             counts = counts[kinds]
