@@ -407,7 +407,7 @@ def floor_runs(
     under uvicorn, and behind ``bench/floor_raw.py`` (the same without ASGI), each with as
     many workers as ``modelbay serve`` starts: what is left is HTTP and the model."""
     from modelbay.registry.home import Registry
-    from modelbay.settings import MAX_AUTO_WORKERS, usable_cpus
+    from modelbay.settings import auto_workers
 
     graphs = {}
     with Registry(home=home) as reg:
@@ -417,7 +417,7 @@ def floor_runs(
             graphs[name] = str(path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env["BENCH_FLOOR_GRAPHS"] = json.dumps(graphs)
-    workers = str(min(usable_cpus(), MAX_AUTO_WORKERS))
+    workers = str(auto_workers())
     binary = {"1": bodies["v2-binary"]["1"], str(BIG): bodies["v2-binary"][str(BIG)]}
     out = {}
     for label in (FLOOR, FLOOR_RAW):

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "usable_cpus", "worker_cpus"]
+__all__ = ["Settings", "auto_workers", "usable_cpus", "worker_cpus"]
 
 MAX_AUTO_WORKERS = 8  # `serve` without --workers: one process per usable CPU, up to this
 
@@ -19,6 +19,12 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def auto_workers() -> int:
+    """How many processes ``modelbay serve`` starts when not told: one per usable CPU (a
+    Python process serves on about one core, its GIL's), at most ``MAX_AUTO_WORKERS``."""
+    return min(MAX_AUTO_WORKERS, usable_cpus())
 
 
 def worker_cpus() -> int:

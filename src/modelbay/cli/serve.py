@@ -13,7 +13,7 @@ import typer
 from modelbay.cli.common import console_for, open_bay, table
 from modelbay.errors import ValidationError
 from modelbay.registry.records import DEFAULT_MAX_BATCH
-from modelbay.settings import MAX_AUTO_WORKERS, Settings, usable_cpus
+from modelbay.settings import Settings, auto_workers
 
 __all__ = ["deploy", "deployments", "serve", "undeploy"]
 
@@ -64,8 +64,8 @@ def serve(
             f"{workers} workers (--workers or MODELBAY_WORKERS): give a number of processes, "
             "or 0 for one per CPU"
         )
-    if workers == 0:  # one process per CPU: a Python process serves on one core (its GIL)
-        workers = min(MAX_AUTO_WORKERS, usable_cpus())
+    if workers == 0:
+        workers = auto_workers()
     os.environ["MODELBAY_SERVE_WORKERS"] = str(workers)  # each worker's share of the CPUs
     os.environ["MODELBAY_AUTH"] = "false" if no_auth else "true"
     _metrics_dir(Path(os.environ.get("MODELBAY_HOME") or Settings().home), port)
