@@ -36,7 +36,7 @@ from modelbay.security.gate import Gate, current_principal, token_from
 from modelbay.security.keys import Principal
 from modelbay.serve.dataplane import DataPlane
 
-__all__ = ["Front", "Limits"]
+__all__ = ["INTERNAL_ERROR", "Front", "Limits", "error_reply"]
 
 log = logging.getLogger("modelbay.api")
 
@@ -92,48 +92,64 @@ class Front:
                 started, status = True, int(message["status"])
             await send(message)
 
-        task = asyncio.current_task()
-        assert task is not None  # an ASGI app runs in a task
-        failure: ModelbayError | None = None
-        internal = False
         try:
-            self.deadlines.enter(task)
-            try:
-                await self._handle(scope, receive, tracked)
-            except asyncio.CancelledError:
-                # past its time limit, or cancelled for another reason (a shutdown)
-                if not self.deadlines.leave(task) or task.uncancel() > 0:
-                    raise
-                failure = RequestTimeout(
-                    f"the request took longer than {self.limits.timeout_s:g} s and was "
-                    "stopped; the model keeps serving (MODELBAY_REQUEST_TIMEOUT_S sets the limit)"
-                )
-            except ModelbayError as exc:
-                failure = exc
-            except Exception:
-                log.exception("request failed")
-                internal = True
-            finally:
-                self.deadlines.leave(task)  # the error answer below is not timed
-            if started:
-                return  # too late for an error answer: the response has begun
-            if failure is not None:
-                await _error(tracked, failure)
-            elif internal:
-                await _reply(
-                    tracked,
-                    (
-                        500,
-                        "application/json",
-                        b'{"error":"internal error; see the server log"}',
-                        {},
-                    ),
-                )
+            reply = await self.guarded(self._handle(scope, receive, tracked))
+            if reply is not None and not started:  # else too late: the response has begun
+                await _reply(tracked, reply)
         finally:
             if self.count is not None and status:
                 self.count(scope.get("modelbay.route", "unmatched"), status)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def answer(
+        self,
+        route: Route,
+        params: dict[str, str],
+        headers: dict[bytes, bytes],
+        body: bytes,
+        query: bytes,
+    ) -> Reply:
+        """The reply to a request on an inference route whose whole body is in hand: what
+        the HTTP protocol (:mod:`modelbay.api.protocol`) calls, below ASGI. The same
+        checks, limits and errors as :meth:`__call__`; the body's size is the caller's."""
+        reply = await self.guarded(self._answer(route, params, headers, body, query))
+        assert reply is not None  # _answer always replies
+        if self.count is not None:
+            self.count(route.path, reply[0])
+        return reply
+
+    def refuse(self, route: Route, exc: ModelbayError) -> Reply:
+        """The error reply to a request refused before it reached :meth:`answer`."""
+        if self.count is not None:
+            self.count(route.path, status_for(exc))
+        return error_reply(exc)
+
+    async def guarded(self, work: Awaitable[Reply | None]) -> Reply | None:
+        """``work`` under the request time limit; an error becomes its error reply."""
+        task = asyncio.current_task()
+        assert task is not None  # a request runs in a task
+        self.deadlines.enter(task)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            # past its time limit, or cancelled for another reason (a shutdown)
+            if not self.deadlines.leave(task) or task.uncancel() > 0:
+                raise
+            return error_reply(
+                RequestTimeout(
+                    f"the request took longer than {self.limits.timeout_s:g} s and was "
+                    "stopped; the model keeps serving (MODELBAY_REQUEST_TIMEOUT_S sets the limit)"
+                )
+            )
+        except ModelbayError as exc:
+            return error_reply(exc)
+        except Exception:
+            log.exception("request failed")
+            return INTERNAL_ERROR
+        finally:
+            self.deadlines.leave(task)  # the error answer is not timed
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> Reply | None:
+        """The reply of an inference route; None when the request went on to FastAPI."""
         method, path = scope["method"], scope["path"]
         route, params, known = match(method, path)
         scope["modelbay.route"] = route.path if route is not None else "unmatched"
@@ -146,12 +162,29 @@ class Front:
             await self._admit(route, params, headers, method)
         if method not in _BODY_METHODS:
             await self.api(scope, receive, send)
-            return
-        body = await self._body(route, receive, headers)
+            return None
+        self._check_media(route, headers)
+        limit = self.limits.max_upload if route.upload else self.limits.max_body
+        body = await read_limited(receive, headers.get(b"content-length"), limit)
+        self._check_depth(route, headers, body)
         if route.fast is not None:
-            await _reply(send, await self._fast(route, params, body, headers, scope))
-            return
+            return await self._fast(route, params, body, headers, scope.get("query_string", b""))
         await self.api(scope, _replay(body), send)
+        return None
+
+    async def _answer(
+        self,
+        route: Route,
+        params: dict[str, str],
+        headers: dict[bytes, bytes],
+        body: bytes,
+        query: bytes,
+    ) -> Reply:
+        if not route.public:
+            await self._admit(route, params, headers, route.method)
+        self._check_media(route, headers)
+        self._check_depth(route, headers, body)
+        return await self._fast(route, params, body, headers, query)
 
     # -- access --------------------------------------------------------------------------------
     async def _admit(
@@ -188,16 +221,15 @@ class Front:
         current_actor.set(principal.name)
 
     # -- bodies -----------------------------------------------------------------------------------
-    async def _body(self, route: Route, receive: Receive, headers: dict[bytes, bytes]) -> bytes:
-        declared = headers.get(b"content-type")
-        media = declared.split(b";")[0].strip().decode("latin-1").lower() if declared else ""
+    def _check_media(self, route: Route, headers: dict[bytes, bytes]) -> None:
+        media = _media(headers)
         if media and route.body and media not in route.body:
             raise UnsupportedMediaType(
                 f"this route takes {' or '.join(route.body)}, not {media!r}: "
                 "set the Content-Type header"
             )
-        limit = self.limits.max_upload if route.upload else self.limits.max_body
-        body = await read_limited(receive, headers.get(b"content-length"), limit)
+
+    def _check_depth(self, route: Route, headers: dict[bytes, bytes], body: bytes) -> None:
         # the JSON part: the header of a binary v2 request, else a JSON body
         binary_head = headers.get(b"inference-header-content-length")
         if route.fast == "v2" and binary_head is not None:
@@ -205,9 +237,8 @@ class Front:
                 body[: int(binary_head)] if binary_head.isdigit() else body,
                 self.limits.max_json_depth,
             )
-        elif (media or (route.body[0] if route.body else "")) == "application/json":
+        elif (_media(headers) or (route.body[0] if route.body else "")) == "application/json":
             check_json_depth(body, self.limits.max_json_depth)
-        return body
 
     async def _fast(
         self,
@@ -215,7 +246,7 @@ class Front:
         params: dict[str, str],
         body: bytes,
         headers: dict[bytes, bytes],
-        scope: Scope,
+        query_string: bytes,
     ) -> Reply:
         if route.fast == "embeddings":
             return await embeddings_v1(self.plane, body)
@@ -229,9 +260,14 @@ class Front:
                 body,
                 header.decode("latin-1") if header is not None else None,
             )
-        query = scope.get("query_string", b"").lower()
+        query = query_string.lower()
         proba = b"probabilities=true" in query or b"probabilities=1" in query
         return await predict_v1(self.plane, name, body, proba)
+
+
+def _media(headers: dict[bytes, bytes]) -> str:
+    declared = headers.get(b"content-type")
+    return declared.split(b";")[0].strip().decode("latin-1").lower() if declared else ""
 
 
 def _text(value: bytes | None) -> str | None:
@@ -261,6 +297,14 @@ async def _reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-async def _error(send: Send, exc: ModelbayError) -> None:
+INTERNAL_ERROR: Reply = (
+    500,
+    "application/json",
+    b'{"error":"internal error; see the server log"}',
+    {},
+)
+
+
+def error_reply(exc: ModelbayError) -> Reply:
     content = orjson.dumps({"error": str(exc)})
-    await _reply(send, (status_for(exc), "application/json", content, headers_for(exc)))
+    return status_for(exc), "application/json", content, headers_for(exc)

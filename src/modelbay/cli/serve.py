@@ -91,6 +91,7 @@ def serve(
     uvicorn.run(
         "modelbay.api.app:create_app_from_env",
         factory=True,
+        http="modelbay.api.protocol:InferenceProtocol",  # inference below ASGI
         host=host,
         port=port,
         workers=workers,
