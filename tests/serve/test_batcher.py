@@ -240,3 +240,52 @@ def test_a_large_call_is_expected_to_take_longer_than_the_small_ones_before_it()
     loop_thread = run(main())
     assert call.threads[1:3] == [loop_thread] * 2  # 0.1 ms: short
     assert call.threads[3] != loop_thread  # 100,000 rows at 0.1 ms / 64 rows: 156 ms expected
+
+
+def column(*xs: float) -> np.ndarray:
+    return np.asarray(xs, dtype=float).reshape(-1, 1)
+
+
+class Tasks:
+    """A model call that records the asyncio task that made it and its rows."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[asyncio.Task[object] | None, int]] = []
+
+    def __call__(self, rows: np.ndarray, proba: bool) -> Outputs:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # a model thread
+            task = None
+        self.calls.append((task, len(rows)))
+        return Outputs(rows[:, 0] * 2)
+
+
+@pytest.mark.parametrize("inline_max_ms", [1.0, 0.0])
+def test_a_large_request_on_an_idle_batcher_is_called_by_its_own_task(
+    inline_max_ms: float,
+) -> None:
+    """With calls inline, a request of 256 rows or more finding the batcher idle is called
+    by its own task, not through the queue and a batch task (merging it would save little);
+    small concurrent requests still merge. Without inline calls nothing changes."""
+    call = Tasks()
+
+    async def main() -> None:
+        b = Batcher(call, max_batch=4096, max_wait_ms=50, inline_max_ms=inline_max_ms).start()
+        for _ in range(30):  # the first calls teach the batcher how long a row takes
+            await b.submit(column(1.0))
+        me = asyncio.current_task()
+        for n in (256, 1000):
+            out, info = await b.submit(column(*range(n)))
+            assert out.predict.tolist() == [2.0 * i for i in range(n)]
+            assert info.rows == n and info.requests == 1
+            assert call.calls[-1][1] == n
+            assert (call.calls[-1][0] is me) == (inline_max_ms > 0)
+        results = await asyncio.gather(*[b.submit(column(i)) for i in range(10)])
+        assert call.calls[-1][1] == 10 and call.calls[-1][0] is not me  # merged, as before
+        assert [out.predict.tolist() for out, _ in results] == [[2.0 * i] for i in range(10)]
+        small = await b.submit(column(*[1] * 255))  # under 256 rows: through the queue
+        assert call.calls[-1][0] is not me and small[0].predict.tolist() == [2.0] * 255
+        await b.close()
+
+    run(main())
