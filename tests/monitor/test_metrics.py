@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,10 +27,21 @@ def _counts(m: Metrics) -> dict[str, float]:
         np.array([0, 1, 1, 2]),  # a small call: counted one by one
         np.random.default_rng(0).integers(0, 3, 1000),  # class ids: bincount
         np.random.default_rng(1).integers(0, 5000, 300),  # large ids: np.unique
+        np.random.default_rng(2).integers(-1, 2, 200),  # a negative id (-1, 1): np.unique
+        np.full(100, 7),  # one class only: bincount
         np.array(["setosa", "virginica", "setosa"] * 40, dtype=object),  # names: np.unique
         np.array([True, False, True]),
     ],
-    ids=["one", "small", "class-ids", "large-ids", "names", "booleans"],
+    ids=[
+        "one",
+        "small",
+        "class-ids",
+        "large-ids",
+        "negative-ids",
+        "one-class",
+        "names",
+        "booleans",
+    ],
 )
 def test_every_way_of_counting_gives_the_same_counts(labels: np.ndarray) -> None:
     m = Metrics()
@@ -38,3 +51,32 @@ def test_every_way_of_counting_gives_the_same_counts(labels: np.ndarray) -> None
     expected = {str(v): float(n) for v, n in zip(values.tolist(), counts.tolist(), strict=True)}
     expected[str(labels[:1].tolist()[0])] += 1
     assert _counts(m) == expected
+
+
+def test_large_calls_are_counted_together_and_every_read_sees_them(tmp_path: Path) -> None:
+    """Labels of large calls wait to be counted in one pass: past PENDING_ROWS on their
+    own, and before any read (/metrics, or the file another worker reads)."""
+    import orjson
+
+    from modelbay.monitor.metrics import PENDING_ROWS
+
+    rng = np.random.default_rng(3)
+    m = Metrics(tmp_path)
+    calls = [rng.integers(0, 3, 1000) for _ in range(PENDING_ROWS // 1000 + 5)]
+    for labels in calls:
+        m.model_call("d", "1", labels, len(labels), 1, 0.001, "classification")
+    assert m._pending_rows < PENDING_ROWS  # counted on the way, not all held
+    m.model_call(
+        "e", "2", np.array(["a", "b"] * 100, dtype=object), 200, 1, 0.001, "classification"
+    )
+    m.publish()  # what the other workers read includes what waited
+    snap = orjson.loads(next(tmp_path.glob("*.json")).read_bytes())["modelbay_predictions"]
+    published = {tuple(key): value for key, value, _ in snap}
+    every = np.concatenate(calls)
+    for label in range(3):
+        assert published[("d", "1", str(label))] == float((every == label).sum())
+    assert published[("e", "2", "a")] == 100.0
+    more = rng.integers(0, 3, 500)
+    m.model_call("d", "1", more, 500, 1, 0.001, "classification")
+    got = _counts(m)  # a scrape counts what waits too
+    assert got["0"] == float((every == 0).sum() + (more == 0).sum())

@@ -42,6 +42,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 VALUE_BUCKETS = (-1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e4, 1e5)
 VALUE_SAMPLE = 64  # regression values observed per model call (a sample, to stay cheap)
 PUBLISH_S = 1.0
+PENDING_ROWS = 65_536  # labels of large calls counted together once this many wait
 
 
 class _Child:
@@ -222,6 +223,8 @@ class Metrics:
         )
         self._children: dict[tuple[str, str], tuple[_Child, ...]] = {}
         self._calls: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._pending: dict[tuple[str, str], list[np.ndarray]] = {}  # labels not yet counted
+        self._pending_rows = 0
         self._http: dict[tuple[str, int], _Child] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -285,17 +288,42 @@ class Metrics:
                     child = classes[label] = self.predicted.labels(deployment, version, str(label))
                 child.value += 1
             return
-        if labels.dtype.kind in "iu" and 0 <= labels.min() < labels.max() < 1024:
-            counts = np.bincount(labels)  # class ids: a count, not a sort
-            kinds = np.flatnonzero(counts)
-            counts = counts[kinds]
-        else:
-            kinds, counts = np.unique(labels, return_counts=True)
-        for label, n in zip(kinds.tolist(), counts.tolist(), strict=True):
-            child = classes.get(label)
-            if child is None:
-                child = classes[label] = self.predicted.labels(deployment, version, str(label))
-            child.value += n
+        # a large call's labels wait, by reference, to be counted with others in one pass
+        # (a few numpy calls per call cost more than the counting); every read of the
+        # metrics counts what waits first
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = []
+        pending.append(labels)
+        self._pending_rows += len(labels)
+        if self._pending_rows >= PENDING_ROWS:
+            self.settle()
+
+    def settle(self) -> None:
+        """Count the labels that wait (see :meth:`model_call`); reads of the metrics call it."""
+        for (deployment, version), arrays in self._pending.items():
+            if not arrays:
+                continue
+            labels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+            arrays.clear()
+            classes = self._calls[(deployment, version)][4]
+            counts = None
+            if labels.dtype.kind in "iu" and labels.max() < 1024:
+                try:
+                    counts = np.bincount(labels)  # class ids: a count, not a sort
+                except ValueError:  # a negative id
+                    counts = None
+            if counts is not None:
+                kinds = np.flatnonzero(counts)
+                counts = counts[kinds]
+            else:
+                kinds, counts = np.unique(labels, return_counts=True)
+            for label, n in zip(kinds.tolist(), counts.tolist(), strict=True):
+                child = classes.get(label)
+                if child is None:
+                    child = classes[label] = self.predicted.labels(deployment, version, str(label))
+                child.value += n
+        self._pending_rows = 0
 
     def drift_result(self, found: dict[str, Any]) -> None:
         """Set the drift gauges from a drift result (per feature: PSI and the test's statistic)."""
@@ -328,6 +356,7 @@ class Metrics:
         """Write this worker's values where the other workers' /metrics will read them."""
         if self.folder is None:
             return
+        self.settle()
         data = orjson.dumps({f.name: f.snapshot() for f in self.families})
         path = self.folder / f"{os.getpid()}.json"
         tmp = path.with_suffix(".tmp")
@@ -337,6 +366,7 @@ class Metrics:
     def _snapshots(self) -> Iterator[tuple[bool, dict[str, Any]]]:
         """(alive, values) of every worker: this one live, the others from their files."""
         me = os.getpid()
+        self.settle()
         yield True, {f.name: f.snapshot() for f in self.families}
         if self.folder is None:
             return
