@@ -317,9 +317,9 @@ def output_tensors(
                 tensors.append(Tensor(name, list(vectors.shape), "FP32", vectors))
                 continue
             if arr.dtype.kind in "iu":
-                arr = arr.astype(np.int64)
+                arr = arr.astype(np.int64, copy=False)
             elif arr.dtype.kind == "f":
-                arr = arr.astype(np.float64)
+                arr = arr.astype(np.float64, copy=False)
             elif arr.dtype.kind in "US":
                 arr = arr.astype(object)
             tensors.append(Tensor(name, [len(arr)], _datatype(arr), arr))
