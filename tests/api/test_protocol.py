@@ -255,6 +255,15 @@ def test_pipelined_requests_are_answered_in_order(
         # the connection is still good after the pipeline
         c.send(infer("/v2/models/bc-logistic/infer", as_json(rows[:2])))
         np.testing.assert_array_equal(labels(c.read()), expected[:2])
+        # a pipelined request whose body is still on its way when its turn comes: it waits
+        first = infer("/v2/models/bc-logistic/infer", as_json(rows[:3]))
+        second = infer("/v2/models/bc-logistic/infer", as_json(rows[:50]))
+        cut = second.index(b"\r\n\r\n") + 100
+        c.send(first + second[:cut])
+        np.testing.assert_array_equal(labels(c.read()), expected[:3])
+        time.sleep(0.2)  # the second one's task has started and waits for the rest
+        c.send(second[cut:])
+        np.testing.assert_array_equal(labels(c.read()), expected[:50])
 
 
 def test_connection_rules(server: tuple[int, uvicorn.Server], rows: np.ndarray) -> None:

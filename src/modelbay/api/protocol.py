@@ -210,7 +210,7 @@ class FastCycle:
         self.default_headers = protocol.server_state.default_headers
         self.access_log = protocol.access_log
         self.on_response = protocol.on_response_complete
-        self.message_event = asyncio.Event()
+        self.message_event: asyncio.Event | _Idle = _IDLE  # an Event once the task waits
         self.keep_alive = keep_alive
         self.chunks: list[bytes] = []
         self.size = 0
@@ -226,9 +226,9 @@ class FastCycle:
         try:
             while self.more_body and not self.too_large and not self.disconnected:
                 # queued behind a pipelined request: the body may still be on its way
+                event = self.message_event = asyncio.Event()
                 self.flow.resume_reading()
-                await self.message_event.wait()
-                self.message_event.clear()
+                await event.wait()
             if self.disconnected:
                 return
             if self.too_large:
@@ -282,6 +282,17 @@ class FastCycle:
 
 def _nothing() -> None:
     pass
+
+
+class _Idle:
+    """The message event of a cycle whose task is not waiting: setting it does nothing (the
+    common case, a body read whole before the task starts, needs no asyncio.Event)."""
+
+    def set(self) -> None:
+        pass
+
+
+_IDLE = _Idle()
 
 
 _defaults: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
