@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # monitoring
     log_sample: float = 1.0  # share of inference requests written to the prediction log
     log_rows_per_request: int = 100  # larger requests are logged every k-th row
-    log_rows_per_s: float = 20_000  # rows logged a second, past one a request (strides more)
+    log_rows_per_s: float = 5_000  # rows logged a second, past one a request (strides more)
     log_queue: int = 10_000  # entries waiting to be written; past it they are dropped (counted)
     log_retention_days: float = 30.0
     log_max_rows: int = 1_000_000

@@ -25,7 +25,7 @@ class ServingMonitor(PlaneHooks):
         metrics: Metrics,
         predlog: PredictionLog | None = None,
         max_rows: int = 100,
-        rows_per_s: float = 20_000,
+        rows_per_s: float = 5_000,
     ) -> None:
         self.metrics = metrics
         self.predlog = predlog
