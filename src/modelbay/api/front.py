@@ -3,9 +3,13 @@
 Every HTTP request passes here first. The front finds the request's route in the
 access table (:mod:`modelbay.api.access`), checks the API key, the scope, the model
 allow-list and the key's limits, refuses bodies that are too large, too deep or of
-the wrong type, and bounds the request's time. The two inference routes are then
+the wrong type, and bounds the request's time. The inference routes are then
 answered here directly (FastAPI's per-request machinery cost about half of a 1-row
 inference); every other route goes on to FastAPI with the body already read.
+
+Under ``modelbay serve`` the inference routes do not even reach ASGI: the HTTP
+protocol (:mod:`modelbay.api.protocol`) reads their bodies and calls :meth:`Front.answer`,
+which runs the same checks through the same code (:meth:`Front.guarded`).
 """
 
 from __future__ import annotations
