@@ -49,6 +49,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from modelbay.serve.codec import binary_request
+
 HERE = Path(__file__).resolve().parent
 ENVS = HERE / ".envs"
 BIN = Path(sys.executable).parent
@@ -242,27 +244,14 @@ def write_bodies(tmp: Path, x: pd.DataFrame) -> dict[str, dict[str, tuple[Path, 
                 }
             ]
         }
-        raw = rows.astype("<f4").tobytes()
-        head = json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "input-0",
-                        "shape": list(rows.shape),
-                        "datatype": "FP32",
-                        "parameters": {"binary_data_size": len(raw)},
-                    }
-                ],
-                "outputs": [{"name": "predict", "parameters": {"binary_data": True}}],
-            }
-        ).encode()
+        binary, head_length = binary_request(rows)
         bodies = {
             "v2-json": (v2, json_h),
             "v2-binary": (
-                head + raw,
+                binary,
                 {
                     "Content-Type": "application/octet-stream",
-                    "Inference-Header-Content-Length": str(len(head)),
+                    "Inference-Header-Content-Length": str(head_length),
                 },
             ),
             "v1": ({"instances": rows.tolist()}, json_h),

@@ -21,6 +21,7 @@ import uvicorn
 from modelbay import Bay, Settings
 from modelbay.api.app import create_app
 from modelbay.api.protocol import FastCycle, InferenceProtocol
+from modelbay.serve.codec import binary_request
 from tests.e2e.servers import free_port
 
 Response = tuple[int, dict[str, str], bytes]
@@ -70,21 +71,14 @@ def rows(serve_data: dict[str, pd.DataFrame]) -> np.ndarray:
 
 def binary(rows: np.ndarray) -> tuple[bytes, str]:
     """A v2 request with binary tensors: the body and its JSON header's length."""
-    raw = rows.astype("<f4").tobytes()
-    head = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "input-0",
-                    "shape": list(rows.shape),
-                    "datatype": "FP32",
-                    "parameters": {"binary_data_size": len(raw)},
-                }
-            ],
-            "outputs": [{"name": "predict", "parameters": {"binary_data": True}}],
-        }
-    ).encode()
-    return head + raw, str(len(head))
+    body, head = binary_request(rows)
+    return body, str(head)
+
+
+def infer_binary(path: str, body: bytes, head: str, **extra: str) -> bytes:
+    return infer(
+        path, body, "application/octet-stream", **{"Inference-Header-Content-Length": head}, **extra
+    )
 
 
 def as_json(rows: np.ndarray) -> bytes:
@@ -185,25 +179,11 @@ def test_inference_takes_the_fast_path_and_equals_the_general_one(
     expected = np.asarray(serve_bay.load("bc-logistic").predict(rows))
     body, head = binary(rows)
     with connect(port) as c:
-        c.send(
-            infer(
-                "/v2/models/bc-logistic/infer",
-                body,
-                "application/octet-stream",
-                **{"Inference-Header-Content-Length": head},
-            )
-        )
+        c.send(infer_binary("/v2/models/bc-logistic/infer", body, head))
         fast = c.read()
         assert cycle_kind(srv) == {"FastCycle"}
         # a percent-encoded path goes through uvicorn's ASGI path to the same model
-        c.send(
-            infer(
-                "/v2/models/bc%2Dlogistic/infer",
-                body,
-                "application/octet-stream",
-                **{"Inference-Header-Content-Length": head},
-            )
-        )
+        c.send(infer_binary("/v2/models/bc%2Dlogistic/infer", body, head))
         general = c.read()
         assert cycle_kind(srv) == {"RequestResponseCycle"}
     assert fast[0] == general[0] == 200
@@ -415,10 +395,7 @@ def test_the_fast_path_keeps_keys_and_time_limits(
                 c.send(infer("/v2/models/slow-forest-p/infer", body, **auth))
                 if c.read()[0] == 200:
                     break
-            octets = {"Inference-Header-Content-Length": head, **auth}
-            c.send(
-                infer("/v2/models/slow-forest-p/infer", big, "application/octet-stream", **octets)
-            )
+            c.send(infer_binary("/v2/models/slow-forest-p/infer", big, head, **auth))
             status, _, out = c.read()
             assert status == 504 and "longer than 0.15 s" in json.loads(out)["error"]
             c.send(infer("/v2/models/slow-forest-p/infer", body, **auth))

@@ -11,7 +11,13 @@ import pytest
 from modelbay import SchemaError
 from modelbay.data.signature import ColumnSpec, OutputSpec, Signature
 from modelbay.errors import LimitExceeded
-from modelbay.serve.codec import decode_request, encode_response, output_tensors, rows_from_tensors
+from modelbay.serve.codec import (
+    binary_request,
+    decode_request,
+    encode_response,
+    output_tensors,
+    rows_from_tensors,
+)
 from modelbay.serve.runtimes import Outputs
 
 SIG = Signature(
@@ -204,3 +210,13 @@ def test_tensors_that_do_not_fit_the_signature(
 def test_unknown_output_name() -> None:
     with pytest.raises(SchemaError, match="unknown output 'score'"):
         output_tensors(Outputs(np.array([1])), ["score"], False)
+
+
+def test_a_binary_request_decodes_to_its_rows() -> None:
+    rows = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
+    body, head = binary_request(rows)
+    req = decode_request(body, head)
+    (tensor,) = req.inputs
+    assert tensor.datatype == "FP32" and tensor.shape == [4, 3]
+    np.testing.assert_array_equal(tensor.data.reshape(4, 3), rows.astype(np.float32))
+    assert req.binary_outputs == {"predict"}
