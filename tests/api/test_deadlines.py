@@ -60,3 +60,22 @@ def test_a_new_event_loop_starts_afresh() -> None:
     assert asyncio.run(_timed(d, 1.0)) == "late"
     assert asyncio.run(_timed(d, 0.0)) == "in time"  # the first loop's timer is gone
     assert asyncio.run(_timed(d, 1.0)) == "late"
+
+
+def test_watched_keys_are_called_once_late_and_unwatched_ones_never() -> None:
+    """What is not a task yet (a request whose body is arriving) is kept to the limit too."""
+
+    async def main() -> None:
+        d = Deadlines(0.1)
+        loop = asyncio.get_running_loop()
+        called: list[str] = []
+        d.watch("slow", lambda: called.append("slow"), loop)
+        d.watch("done", lambda: called.append("done"), loop)
+        await asyncio.sleep(0.03)
+        d.unwatch("done")  # its body arrived in time
+        await asyncio.sleep(0.2)
+        assert called == ["slow"]
+        await asyncio.sleep(0.1)
+        assert called == ["slow"]  # once
+
+    asyncio.run(main())

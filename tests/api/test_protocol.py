@@ -421,3 +421,27 @@ def test_a_request_in_flight_at_shutdown_is_answered(serve_home: Path, rows: np.
         c.send(whole[cut:])
         status, headers, _ = c.read()
         assert status == 200 and headers["connection"] == "close"
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_504(serve_home: Path, rows: np.ndarray) -> None:
+    """The request time limit covers reading the body, as on the ASGI path: a client that
+    stops half way (or trickles) is answered 504 and the connection closes."""
+    settings = Settings(home=serve_home, auth=False, request_timeout_s=0.5)
+    whole = infer("/v2/models/bc-logistic/infer", as_json(rows[:5]))
+    cut = whole.index(b"\r\n\r\n") + 20
+    with serving(settings) as (port, _):
+        with connect(port) as c:
+            started = time.monotonic()
+            c.send(whole[:cut])
+            status, headers, out = c.read()
+            waited = time.monotonic() - started
+            assert status == 504 and "did not arrive within 0.5 s" in json.loads(out)["error"]
+            assert headers["connection"] == "close" and c.closed()
+            assert 0.4 < waited < 3
+        with connect(port) as c:  # pipelined: the late body of the second request
+            c.send(whole + whole[:cut])
+            assert c.read()[0] == 200
+            assert c.read()[0] == 504
+        with connect(port) as c:  # the server keeps serving, and a whole body is not late
+            c.send(whole)
+            assert c.read()[0] == 200

@@ -5,11 +5,15 @@
 only registers its task (a dictionary insert, and a removal when it ends), and one
 sweep, every ``tick`` while requests run, cancels those past their deadline. A limit
 is kept to within one tick: a tenth of it, between 10 ms and 1 s.
+
+The same sweep keeps the limit for what is not a task yet: a request whose body is still
+arriving on the HTTP protocol's fast path (:meth:`Deadlines.watch`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Hashable
 
 __all__ = ["Deadlines"]
 
@@ -20,19 +24,36 @@ class Deadlines:
         self.tick = min(1.0, max(0.01, self.limit / 10))
         self._running: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
+        self._watched: dict[Hashable, tuple[float, Callable[[], None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     def enter(self, task: asyncio.Task[object]) -> None:
         """Start timing ``task``: past the limit it is cancelled (see :meth:`leave`)."""
-        loop = task.get_loop()
+        loop = self._on(task.get_loop())
+        self._running[task] = loop.time() + self.limit
+        if self._timer is None:
+            self._timer = loop.call_later(self.tick, self._sweep)
+
+    def watch(
+        self, key: Hashable, late: Callable[[], None], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Call ``late()`` if ``key`` is still watched once the limit has passed."""
+        loop = self._on(loop)
+        self._watched[key] = (loop.time() + self.limit, late)
+        if self._timer is None:
+            self._timer = loop.call_later(self.tick, self._sweep)
+
+    def unwatch(self, key: Hashable) -> None:
+        self._watched.pop(key, None)
+
+    def _on(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
         if loop is not self._loop:  # a new loop (tests start several): start afresh
             self._loop, self._timer = loop, None
             self._running.clear()
             self._expired.clear()
-        self._running[task] = loop.time() + self.limit
-        if self._timer is None:
-            self._timer = loop.call_later(self.tick, self._sweep)
+            self._watched.clear()
+        return loop
 
     def leave(self, task: asyncio.Task[object]) -> bool:
         """Stop timing ``task``; True if it was cancelled for being past its limit."""
@@ -51,5 +72,8 @@ class Deadlines:
             del self._running[task]
             self._expired.add(task)
             task.cancel()
-        if self._running:
+        for key in [k for k, (deadline, _) in self._watched.items() if deadline <= now]:
+            _, call = self._watched.pop(key)
+            call()
+        if self._running or self._watched:
             self._timer = self._loop.call_later(self.tick, self._sweep)

@@ -19,7 +19,9 @@ It keeps uvicorn's connection rules: pipelined requests are answered in order (a
 request waits in uvicorn's pipeline while an earlier one is answered), keep-alive and
 its timer, ``Connection: close`` and HTTP/1.0, graceful shutdown (a request in flight
 is answered with ``Connection: close``; its task is in the server's task set), a
-client that goes away (nothing is written). It depends on the protocol's internals,
+client that goes away (nothing is written). The request time limit covers a body still
+arriving, as on the ASGI path: the front's one sweeping timer (``Deadlines.watch``)
+answers 504 and closes the connection when it is late. It depends on the protocol's internals,
 so ``pyproject.toml`` bounds uvicorn's version, and ``tests/api/test_protocol.py``
 pins the behaviour on a real socket.
 """
@@ -37,7 +39,7 @@ from uvicorn.protocols.utils import get_client_addr
 from uvicorn.server import ServerState
 
 from modelbay.api.access import Route, match
-from modelbay.api.errors import BodyTooLarge
+from modelbay.api.errors import BodyTooLarge, RequestTimeout
 from modelbay.api.front import INTERNAL_ERROR, Front
 from modelbay.api.handlers import Reply
 
@@ -64,6 +66,30 @@ class InferenceProtocol(HttpToolsProtocol):
         general = config.root_path or config.limit_concurrency is not None
         self.front: Front | None = front if isinstance(front, Front) and not general else None
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        cycle = self.cycle
+        if (
+            type(cycle) is FastCycle
+            and cycle.more_body
+            and not (cycle.started or cycle.queued or cycle.watched or cycle.too_large)
+        ):
+            # the body is still on its way: the request's time limit runs from now on, as
+            # it does on the ASGI path while a body is read
+            cycle.watched = True
+            cycle.front.deadlines.watch(cycle, lambda: self._late(cycle), self.loop)
+
+    def _late(self, cycle: FastCycle) -> None:
+        """The request time limit passed before its body arrived: 504, and close."""
+        if cycle.response_complete or cycle.disconnected or not cycle.more_body:
+            return
+        cycle.late, cycle.keep_alive = True, False
+        cycle.chunks.clear()
+        if cycle.started:
+            cycle.message_event.set()
+        elif not cycle.queued:
+            self._start_asgi_task(cycle, self.app)
+
     # -- parser callbacks ------------------------------------------------------------------------
     def on_headers_complete(self) -> None:
         cycle = self._fast_cycle()
@@ -83,13 +109,15 @@ class InferenceProtocol(HttpToolsProtocol):
         if type(cycle) is not FastCycle:
             super().on_body(body)
             return
-        if cycle.response_complete or cycle.too_large:
+        if cycle.response_complete or cycle.too_large or cycle.late:
             return
         cycle.size += len(body)
         if cycle.size > cycle.limit:
             # answer 413 now and close: the rest of the body is not read
             cycle.too_large, cycle.keep_alive = True, False
             cycle.chunks.clear()
+            if cycle.watched:
+                cycle.front.deadlines.unwatch(cycle)
             if cycle.started:
                 cycle.message_event.set()
             elif not cycle.queued:
@@ -102,9 +130,11 @@ class InferenceProtocol(HttpToolsProtocol):
         if type(cycle) is not FastCycle:
             super().on_message_complete()
             return
-        if cycle.response_complete or cycle.too_large:
+        if cycle.response_complete or cycle.too_large or cycle.late:
             return
         cycle.more_body = False
+        if cycle.watched:
+            cycle.front.deadlines.unwatch(cycle)
         if cycle.started:
             cycle.message_event.set()
         elif not cycle.queued:
@@ -170,6 +200,7 @@ class FastCycle:
         "front",
         "headers",
         "keep_alive",
+        "late",
         "limit",
         "message_event",
         "more_body",
@@ -184,6 +215,7 @@ class FastCycle:
         "started",
         "too_large",
         "transport",
+        "watched",
     )
 
     def __init__(
@@ -216,22 +248,44 @@ class FastCycle:
         self.size = 0
         self.more_body = True
         self.too_large = False
+        self.late = False  # the time limit passed while the body was arriving
+        self.watched = False  # under the time limit while the body arrives
         self.queued = False
         self.started = False
         self.disconnected = False
         self.response_complete = False
 
+    def _late(self) -> None:
+        """The time limit passed while this started request waited for its body."""
+        if not self.response_complete and self.more_body:
+            self.late, self.keep_alive = True, False
+            self.message_event.set()
+
     async def run_asgi(self, app: Any) -> None:
         """Named as uvicorn's cycle method, which the protocol starts; ``app`` is unused."""
         try:
-            while self.more_body and not self.too_large and not self.disconnected:
+            while self.more_body and not (self.too_large or self.late or self.disconnected):
                 # queued behind a pipelined request: the body may still be on its way
                 event = self.message_event = asyncio.Event()
+                if not self.watched:
+                    self.watched = True
+                    self.front.deadlines.watch(self, self._late, asyncio.get_running_loop())
                 self.flow.resume_reading()
                 await event.wait()
+            if self.watched:
+                self.front.deadlines.unwatch(self)
             if self.disconnected:
                 return
-            if self.too_large:
+            if self.late:
+                limit = self.front.limits.timeout_s
+                reply = self.front.refuse(
+                    self.route,
+                    RequestTimeout(
+                        f"the request body did not arrive within {limit:g} s; send it whole "
+                        "(MODELBAY_REQUEST_TIMEOUT_S sets the limit)"
+                    ),
+                )
+            elif self.too_large:
                 reply = self.front.refuse(
                     self.route,
                     BodyTooLarge(f"the request body is over the limit of {self.limit} bytes"),
