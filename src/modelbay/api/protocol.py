@@ -85,10 +85,7 @@ class InferenceProtocol(HttpToolsProtocol):
             return
         cycle.late, cycle.keep_alive = True, False
         cycle.chunks.clear()
-        if cycle.started:
-            cycle.message_event.set()
-        elif not cycle.queued:
-            self._start_asgi_task(cycle, self.app)
+        self._go(cycle)
 
     # -- parser callbacks ------------------------------------------------------------------------
     def on_headers_complete(self) -> None:
@@ -116,12 +113,7 @@ class InferenceProtocol(HttpToolsProtocol):
             # answer 413 now and close: the rest of the body is not read
             cycle.too_large, cycle.keep_alive = True, False
             cycle.chunks.clear()
-            if cycle.watched:
-                cycle.front.deadlines.unwatch(cycle)
-            if cycle.started:
-                cycle.message_event.set()
-            elif not cycle.queued:
-                self._start_asgi_task(cycle, self.app)
+            self._go(cycle)
             return
         cycle.chunks.append(body)
 
@@ -133,6 +125,11 @@ class InferenceProtocol(HttpToolsProtocol):
         if cycle.response_complete or cycle.too_large or cycle.late:
             return
         cycle.more_body = False
+        self._go(cycle)
+
+    def _go(self, cycle: FastCycle) -> None:
+        """The cycle can be answered now: stop its body timer, then wake its task or start it
+        (unless it waits in the pipeline, which starts it in turn)."""
         if cycle.watched:
             cycle.front.deadlines.unwatch(cycle)
         if cycle.started:
