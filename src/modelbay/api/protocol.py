@@ -81,11 +81,8 @@ class InferenceProtocol(HttpToolsProtocol):
 
     def _late(self, cycle: FastCycle) -> None:
         """The request time limit passed before its body arrived: 504, and close."""
-        if cycle.response_complete or cycle.disconnected or not cycle.more_body:
-            return
-        cycle.late, cycle.keep_alive = True, False
-        cycle.chunks.clear()
-        self._go(cycle)
+        if cycle.expire():
+            self._go(cycle)
 
     # -- parser callbacks ------------------------------------------------------------------------
     def on_headers_complete(self) -> None:
@@ -166,17 +163,12 @@ class InferenceProtocol(HttpToolsProtocol):
         limit = front.limits.max_body
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return None  # the general path answers 413 without reading the body
-        query = url.query or b""
-        scope = self.scope
-        scope["method"] = "POST"
-        scope["path"] = path
-        scope["query_string"] = query
         return FastCycle(
             front,
             route,
             params,
             headers,
-            query,
+            url.query or b"",
             limit,
             self,
             keep_alive=parser.get_http_version() != "1.0" and parser.should_keep_alive(),
@@ -252,10 +244,18 @@ class FastCycle:
         self.disconnected = False
         self.response_complete = False
 
+    def expire(self) -> bool:
+        """Mark the request late if its body is still arriving (it is answered 504 and the
+        connection closes); whether it was."""
+        if self.response_complete or self.disconnected or not self.more_body:
+            return False
+        self.late, self.keep_alive = True, False
+        self.chunks.clear()
+        return True
+
     def _late(self) -> None:
         """The time limit passed while this started request waited for its body."""
-        if not self.response_complete and self.more_body:
-            self.late, self.keep_alive = True, False
+        if self.expire():
             self.message_event.set()
 
     async def run_asgi(self, app: Any) -> None:
