@@ -167,10 +167,10 @@ class Front:
         if method not in _BODY_METHODS:
             await self.api(scope, receive, send)
             return None
-        self._check_media(route, headers)
+        media = self._check_media(route, headers)
         limit = self.limits.max_upload if route.upload else self.limits.max_body
         body = await read_limited(receive, headers.get(b"content-length"), limit)
-        self._check_depth(route, headers, body)
+        self._check_depth(route, headers, body, media)
         if route.fast is not None:
             return await self._fast(route, params, body, headers, scope.get("query_string", b""))
         await self.api(scope, _replay(body), send)
@@ -186,8 +186,8 @@ class Front:
     ) -> Reply:
         if not route.public:
             await self._admit(route, params, headers, route.method)
-        self._check_media(route, headers)
-        self._check_depth(route, headers, body)
+        media = self._check_media(route, headers)
+        self._check_depth(route, headers, body, media)
         return await self._fast(route, params, body, headers, query)
 
     # -- access --------------------------------------------------------------------------------
@@ -225,15 +225,21 @@ class Front:
         current_actor.set(principal.name)
 
     # -- bodies -----------------------------------------------------------------------------------
-    def _check_media(self, route: Route, headers: dict[bytes, bytes]) -> None:
-        media = _media(headers)
+    def _check_media(self, route: Route, headers: dict[bytes, bytes]) -> str:
+        """The request's media type (empty when none is declared); 415 if the route takes
+        another."""
+        declared = headers.get(b"content-type")
+        media = declared.split(b";")[0].strip().decode("latin-1").lower() if declared else ""
         if media and route.body and media not in route.body:
             raise UnsupportedMediaType(
                 f"this route takes {' or '.join(route.body)}, not {media!r}: "
                 "set the Content-Type header"
             )
+        return media
 
-    def _check_depth(self, route: Route, headers: dict[bytes, bytes], body: bytes) -> None:
+    def _check_depth(
+        self, route: Route, headers: dict[bytes, bytes], body: bytes, media: str
+    ) -> None:
         # the JSON part: the header of a binary v2 request, else a JSON body
         binary_head = headers.get(b"inference-header-content-length")
         if route.fast == "v2" and binary_head is not None:
@@ -241,7 +247,7 @@ class Front:
                 body[: int(binary_head)] if binary_head.isdigit() else body,
                 self.limits.max_json_depth,
             )
-        elif (_media(headers) or (route.body[0] if route.body else "")) == "application/json":
+        elif (media or (route.body[0] if route.body else "")) == "application/json":
             check_json_depth(body, self.limits.max_json_depth)
 
     async def _fast(
@@ -267,11 +273,6 @@ class Front:
         query = query_string.lower()
         proba = b"probabilities=true" in query or b"probabilities=1" in query
         return await predict_v1(self.plane, name, body, proba)
-
-
-def _media(headers: dict[bytes, bytes]) -> str:
-    declared = headers.get(b"content-type")
-    return declared.split(b";")[0].strip().decode("latin-1").lower() if declared else ""
 
 
 def _text(value: bytes | None) -> str | None:
