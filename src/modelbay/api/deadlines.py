@@ -30,30 +30,27 @@ class Deadlines:
 
     def enter(self, task: asyncio.Task[object]) -> None:
         """Start timing ``task``: past the limit it is cancelled (see :meth:`leave`)."""
-        loop = self._on(task.get_loop())
-        self._running[task] = loop.time() + self.limit
-        if self._timer is None:
-            self._timer = loop.call_later(self.tick, self._sweep)
+        self._running[task] = self._arm(task.get_loop())
 
     def watch(
         self, key: Hashable, late: Callable[[], None], loop: asyncio.AbstractEventLoop
     ) -> None:
         """Call ``late()`` if ``key`` is still watched once the limit has passed."""
-        loop = self._on(loop)
-        self._watched[key] = (loop.time() + self.limit, late)
-        if self._timer is None:
-            self._timer = loop.call_later(self.tick, self._sweep)
+        self._watched[key] = (self._arm(loop), late)
 
     def unwatch(self, key: Hashable) -> None:
         self._watched.pop(key, None)
 
-    def _on(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The deadline of what starts now on ``loop``, with the sweep running."""
         if loop is not self._loop:  # a new loop (tests start several): start afresh
             self._loop, self._timer = loop, None
             self._running.clear()
             self._expired.clear()
             self._watched.clear()
-        return loop
+        if self._timer is None:
+            self._timer = loop.call_later(self.tick, self._sweep)
+        return loop.time() + self.limit
 
     def leave(self, task: asyncio.Task[object]) -> bool:
         """Stop timing ``task``; True if it was cancelled for being past its limit."""
