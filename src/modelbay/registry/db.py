@@ -36,6 +36,9 @@ def _normalise(url: str) -> URL:
     return parsed
 
 
+_SQLITE_WAIT_S = 30  # how long SQLite waits for another writer's lock before failing
+
+
 class Database:
     """One engine and session factory; migrates the schema to the newest revision on open."""
 
@@ -56,7 +59,7 @@ class Database:
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
                 Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs["connect_args"] = {"timeout": _SQLITE_WAIT_S, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
         try:
@@ -132,7 +135,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # A server's workers open a new database at the same moment. Turning on WAL takes an
     # exclusive lock and does not wait on SQLite's busy timeout, so a worker that came
     # second was refused ("database is locked") and died at start: wait for it here.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + _SQLITE_WAIT_S
     while True:
         try:
             cur.execute("PRAGMA journal_mode=WAL")
