@@ -5,13 +5,16 @@ as the general ASGI path."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +23,7 @@ import uvicorn
 
 from modelbay import Bay, Settings
 from modelbay.api.app import create_app
-from modelbay.api.protocol import FastCycle, InferenceProtocol
+from modelbay.api.protocol import FastCycle, InferenceProtocol, _CarryOn
 from modelbay.serve.codec import binary_request
 from tests.e2e.servers import free_port
 
@@ -445,3 +448,103 @@ def test_a_body_that_does_not_arrive_in_time_gets_504(serve_home: Path, rows: np
         with connect(port) as c:  # the server keeps serving, and a whole body is not late
             c.send(whole)
             assert c.read()[0] == 200
+
+
+def test_an_inline_request_is_answered_without_a_task_and_a_waiting_one_carries_on(
+    serve_home: Path, serve_bay: Bay, rows: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one CPU per worker (model calls inline) a request is answered within the read
+    that completed it: no asyncio task is made for it. A request that has to wait (here the
+    first one, which loads the model) goes on in a task and gets the same answer."""
+    monkeypatch.setenv("MODELBAY_SERVE_WORKERS", str(max(1, len(os.sched_getaffinity(0)))))
+    expected = np.asarray(serve_bay.load("bc-logistic").predict(rows))
+    body, head = binary(rows)
+    made: list[str] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(getattr(coro, "__qualname__", type(coro).__name__))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    with serving(Settings(home=serve_home, auth=False)) as (port, srv):
+        loop = srv.servers[0].get_loop()
+        loop.call_soon_threadsafe(loop.set_task_factory, counting)
+        time.sleep(0.1)
+        with connect(port) as c:
+            c.send(infer_binary("/v2/models/bc-logistic/infer", body, head))
+            np.testing.assert_array_equal(labels(c.read()), expected)  # loads: waits
+            assert "_CarryOn" in made, made
+            made.clear()
+            for _ in range(5):  # the first calls go to a thread, until one is timed
+                c.send(infer_binary("/v2/models/bc-logistic/infer", body, head))
+                np.testing.assert_array_equal(labels(c.read()), expected)
+            made.clear()
+            for _ in range(20):
+                c.send(infer_binary("/v2/models/bc-logistic/infer", body, head))
+                np.testing.assert_array_equal(labels(c.read()), expected)
+            c.send(infer("/v2/models/bc-logistic/infer", b"{"))  # an error, also in place
+            assert c.read()[0] == 400
+            assert cycle_kind(srv) == {"FastCycle"}
+        assert not [m for m in made if "run_asgi" in m or "_CarryOn" in m], made
+
+
+def test_carry_on_finishes_a_coroutine_as_its_task_would() -> None:
+    """The rest of a coroutine whose first step ran outside a task: its result, errors,
+    and a cancellation (while it waits on a future, or thrown in) reach it as in a task."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        log: list[str] = []
+
+        async def work(fut: asyncio.Future[int]) -> int:
+            log.append("start")
+            try:
+                value = await fut
+                await asyncio.sleep(0)  # a bare yield, then a timer
+                await asyncio.sleep(0.01)
+                return value + 1
+            except asyncio.CancelledError:
+                log.append("cancelled")
+                raise
+            finally:
+                log.append(f"task={asyncio.current_task() is not None}")
+
+        def started(fut: asyncio.Future[int]) -> asyncio.Task[None]:
+            step = work(fut)
+            waiting = step.send(None)  # outside a task, as the protocol does
+            assert waiting is fut
+            return loop.create_task(_CarryOn(step, waiting))
+
+        fut: asyncio.Future[int] = loop.create_future()
+        task = started(fut)
+        loop.call_later(0.01, fut.set_result, 41)
+        assert await task == 42 and log == ["start", "task=True"]
+
+        log.clear()
+        fut = loop.create_future()
+        task = started(fut)
+        await asyncio.sleep(0.01)
+        task.cancel()  # while it waits on the future
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert log == ["start", "cancelled", "task=True"]
+
+        log.clear()
+        fut = loop.create_future()
+        task = started(fut)
+        task.cancel()  # before its first turn: thrown into it
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert log == ["start", "cancelled", "task=True"]
+
+        async def failing(fut: asyncio.Future[int]) -> None:
+            await fut
+            raise ValueError("bad")
+
+        fut = loop.create_future()
+        step = failing(fut)
+        task = loop.create_task(_CarryOn(step, step.send(None)))
+        fut.set_result(0)
+        with pytest.raises(ValueError, match="bad"):
+            await task
+
+    asyncio.run(main())

@@ -7,7 +7,10 @@ sweep, every ``tick`` while requests run, cancels those past their deadline. A l
 is kept to within one tick: a tenth of it, between 10 ms and 1 s.
 
 The same sweep keeps the limit for what is not a task yet: a request whose body is still
-arriving on the HTTP protocol's fast path (:meth:`Deadlines.watch`).
+arriving on the HTTP protocol's fast path (:meth:`Deadlines.watch`), and a request the
+protocol answers outside any task (:meth:`Deadlines.enter` with no task): if that one has
+to wait after all, the task that carries on with it takes over its deadline
+(:meth:`Deadlines.adopt`).
 """
 
 from __future__ import annotations
@@ -25,12 +28,27 @@ class Deadlines:
         self._running: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
         self._watched: dict[Hashable, tuple[float, Callable[[], None]]] = {}
+        self._untasked: float | None = None  # the deadline of a request run outside a task
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    def enter(self, task: asyncio.Task[object]) -> None:
-        """Start timing ``task``: past the limit it is cancelled (see :meth:`leave`)."""
-        self._running[task] = self._arm(task.get_loop())
+    def enter(self, task: asyncio.Task[object] | None) -> None:
+        """Start timing ``task``: past the limit it is cancelled (see :meth:`leave`).
+
+        ``None``: the request runs outside a task (the protocol runs a request's first
+        step itself, and most requests finish in it); its deadline waits for :meth:`adopt`.
+        """
+        if task is None:
+            self._untasked = self._arm(asyncio.get_running_loop())
+        else:
+            self._running[task] = self._arm(task.get_loop())
+
+    def adopt(self, task: asyncio.Task[object]) -> None:
+        """``task`` carries on with the request that entered outside a task: it is timed
+        from the request's start."""
+        deadline, self._untasked = self._untasked, None
+        if deadline is not None:
+            self._running[task] = deadline
 
     def watch(
         self, key: Hashable, late: Callable[[], None], loop: asyncio.AbstractEventLoop
@@ -48,12 +66,16 @@ class Deadlines:
             self._running.clear()
             self._expired.clear()
             self._watched.clear()
+            self._untasked = None
         if self._timer is None:
             self._timer = loop.call_later(self.tick, self._sweep)
         return loop.time() + self.limit
 
-    def leave(self, task: asyncio.Task[object]) -> bool:
+    def leave(self, task: asyncio.Task[object] | None) -> bool:
         """Stop timing ``task``; True if it was cancelled for being past its limit."""
+        if task is None:
+            self._untasked = None
+            return False
         self._running.pop(task, None)
         if task in self._expired:
             self._expired.discard(task)

@@ -129,14 +129,15 @@ class Front:
 
     async def guarded(self, work: Awaitable[Reply | None]) -> Reply | None:
         """``work`` under the request time limit; an error becomes its error reply."""
-        task = asyncio.current_task()
-        assert task is not None  # a request runs in a task
-        self.deadlines.enter(task)
+        # no task: the HTTP protocol runs the request's first step itself (see
+        # modelbay.api.protocol); a task that carries it on later adopts the deadline
+        self.deadlines.enter(asyncio.current_task())
         try:
             return await work
         except asyncio.CancelledError:
             # past its time limit, or cancelled for another reason (a shutdown)
-            if not self.deadlines.leave(task) or task.uncancel() > 0:
+            task = asyncio.current_task()
+            if task is None or not self.deadlines.leave(task) or task.uncancel() > 0:
                 raise
             return error_reply(
                 RequestTimeout(
@@ -150,7 +151,7 @@ class Front:
             log.exception("request failed")
             return INTERNAL_ERROR
         finally:
-            self.deadlines.leave(task)  # the error answer is not timed
+            self.deadlines.leave(asyncio.current_task())  # the error answer is not timed
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> Reply | None:
         """The reply of an inference route; None when the request went on to FastAPI."""
