@@ -79,3 +79,46 @@ def test_watched_keys_are_called_once_late_and_unwatched_ones_never() -> None:
         assert called == ["slow"]  # once
 
     asyncio.run(main())
+
+
+def test_a_request_begun_outside_a_task_keeps_its_deadline_in_the_task_that_adopts_it() -> None:
+    """The HTTP protocol runs a request's first step outside any task: if it ends there,
+    nothing is kept; if it goes on in a task, that task is timed from the request's start."""
+
+    async def main() -> None:
+        d = Deadlines(0.2)
+        loop = asyncio.get_running_loop()
+        d.enter(None)  # begun and ended in one step
+        assert d.leave(None) is False
+        assert d._untasked is None and not d._running
+
+        t0 = loop.time()
+        done = loop.create_future()
+
+        def first_step() -> None:  # a callback, as the protocol's read is: no task
+            assert asyncio.current_task() is None
+            d.enter(None)
+            task = loop.create_task(asyncio.sleep(5.0))
+            d.adopt(task)  # it had to wait: the task carries it on
+            done.set_result(task)
+
+        loop.call_soon(first_step)
+        task = await done
+        assert d._untasked is None and task in d._running
+        assert d._running[task] == pytest.approx(t0 + 0.2, abs=0.05)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert 0.2 <= loop.time() - t0 < 0.2 + d.tick + 0.2
+        assert task in d._expired  # said to be late when it leaves
+
+        async def late_leave() -> bool:  # leave(None) from the adopting task finds it
+            d.enter(None)
+            me = asyncio.current_task()
+            assert me is not None
+            d.adopt(me)
+            return d.leave(None)
+
+        assert await loop.create_task(late_leave()) is False
+        assert not d._running
+
+    asyncio.run(main())

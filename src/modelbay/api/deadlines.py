@@ -72,10 +72,18 @@ class Deadlines:
         return loop.time() + self.limit
 
     def leave(self, task: asyncio.Task[object] | None) -> bool:
-        """Stop timing ``task``; True if it was cancelled for being past its limit."""
+        """Stop timing ``task``; True if it was cancelled for being past its limit.
+
+        ``None``: the request that entered outside a task, which has either ended in that
+        first step (its deadline is still untasked) or gone on in the task now running.
+        """
         if task is None:
-            self._untasked = None
-            return False
+            if self._untasked is not None:
+                self._untasked = None
+                return False
+            task = asyncio.current_task()
+            if task is None:
+                return False
         self._running.pop(task, None)
         if task in self._expired:
             self._expired.discard(task)

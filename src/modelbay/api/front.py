@@ -131,13 +131,14 @@ class Front:
         """``work`` under the request time limit; an error becomes its error reply."""
         # no task: the HTTP protocol runs the request's first step itself (see
         # modelbay.api.protocol); a task that carries it on later adopts the deadline
-        self.deadlines.enter(asyncio.current_task())
+        task = asyncio.current_task()
+        self.deadlines.enter(task)
         try:
             return await work
         except asyncio.CancelledError:
             # past its time limit, or cancelled for another reason (a shutdown)
-            task = asyncio.current_task()
-            if task is None or not self.deadlines.leave(task) or task.uncancel() > 0:
+            current = task or asyncio.current_task()
+            if current is None or not self.deadlines.leave(current) or current.uncancel() > 0:
                 raise
             return error_reply(
                 RequestTimeout(
@@ -151,7 +152,7 @@ class Front:
             log.exception("request failed")
             return INTERNAL_ERROR
         finally:
-            self.deadlines.leave(asyncio.current_task())  # the error answer is not timed
+            self.deadlines.leave(task)  # the error answer is not timed
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> Reply | None:
         """The reply of an inference route; None when the request went on to FastAPI."""

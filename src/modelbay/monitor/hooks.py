@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from modelbay.monitor.metrics import Metrics
+from modelbay.monitor.metrics import Child, Metrics
 from modelbay.monitor.predlog import LoggedRequest, PredictionLog
 from modelbay.registry.audit import current_actor
 from modelbay.serve.dataplane import PlaneHooks, Prediction
@@ -36,9 +36,13 @@ class ServingMonitor(PlaneHooks):
         self.rows_per_s = max(1.0, float(rows_per_s))
         self._tokens = self.rows_per_s
         self._refilled = time.monotonic()
+        self._inflight: dict[str, Child] = {}  # per deployment, looked up once
 
     def begin(self, name: str) -> None:
-        self.metrics.inflight.labels(name).inc()
+        child = self._inflight.get(name)
+        if child is None:
+            child = self._inflight[name] = self.metrics.inflight.labels(name)
+        child.value += 1
 
     def end(
         self,
@@ -47,15 +51,17 @@ class ServingMonitor(PlaneHooks):
         error: BaseException | None,
         seconds: float,
     ) -> None:
-        self.metrics.inflight.labels(name).dec()
+        child = self._inflight.get(name)
+        if child is not None:
+            child.value -= 1
         if prediction is None:
             outcome = type(error).__name__ if error is not None else "unknown"
             self.metrics.requests.labels(name, "", outcome).inc()
             return
         served = prediction.served
         version = served.version
-        ok, latency, queue = self.metrics.endpoint(name, str(version.version))
-        ok.inc()
+        ok, latency, queue = self.metrics.endpoint(name, version.version)
+        ok.value += 1
         latency.observe(seconds)
         queue.observe(prediction.batch.queue_s)
         if self.predlog is not None and prediction.rows is not None:
@@ -104,7 +110,7 @@ class ServingMonitor(PlaneHooks):
     ) -> None:
         self.metrics.model_call(
             served.name,
-            str(served.version.version),
+            served.version.version,
             outputs.predict,
             rows,
             requests,

@@ -35,7 +35,7 @@ from prometheus_client.core import (
 
 from modelbay.tasks import cancel
 
-__all__ = ["CONTENT_TYPE_LATEST", "Family", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Child", "Family", "Metrics"]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
@@ -45,7 +45,7 @@ PUBLISH_S = 1.0
 PENDING_ROWS = 65_536  # labels of large calls counted together once this many wait
 
 
-class _Child:
+class Child:
     __slots__ = ("buckets", "count", "counts", "stamp", "sum", "value")
 
     def __init__(self, buckets: tuple[float, ...] | None) -> None:
@@ -88,12 +88,12 @@ class Family:
         self.name, self.help, self.kind, self.labelnames = name, help, kind, labels
         self.buckets = buckets if kind == "histogram" else None
         self.mode = mode
-        self.children: dict[tuple[str, ...], _Child] = {}
+        self.children: dict[tuple[str, ...], Child] = {}
 
-    def labels(self, *values: str) -> _Child:
+    def labels(self, *values: str) -> Child:
         child = self.children.get(values)
         if child is None:
-            child = self.children[values] = _Child(self.buckets)
+            child = self.children[values] = Child(self.buckets)
         return child
 
     def inc(self, n: float = 1.0) -> None:  # a family without labels is its own child
@@ -221,23 +221,25 @@ class Metrics:
         self.alerts = family(
             "modelbay_alert_events", "Alert events by rule and state", "counter", ("rule", "state")
         )
-        self._children: dict[tuple[str, str], tuple[_Child, ...]] = {}
-        self._calls: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._pending: dict[tuple[str, str], list[np.ndarray]] = {}  # labels not yet counted
+        self._children: dict[tuple[str, str | int], tuple[Child, ...]] = {}
+        self._calls: dict[tuple[str, str | int], tuple[Any, ...]] = {}
+        self._pending: dict[tuple[str, str | int], list[np.ndarray]] = {}  # labels not counted
         self._pending_rows = 0
-        self._http: dict[tuple[str, int], _Child] = {}
+        self._http: dict[tuple[str, int], Child] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- the request path ---------------------------------------------------------------------
-    def endpoint(self, deployment: str, version: str) -> tuple[_Child, ...]:
-        """The per-(deployment, version) children a request updates, looked up once."""
+    def endpoint(self, deployment: str, version: str | int) -> tuple[Child, ...]:
+        """The per-(deployment, version) children a request updates, looked up once (the
+        version may be given as its number: its label is made once, not per request)."""
         key = (deployment, version)
         found = self._children.get(key)
         if found is None:
+            v = str(version)
             found = self._children[key] = (
-                self.requests.labels(deployment, version, "ok"),
-                self.latency.labels(deployment, version),
-                self.queue.labels(deployment, version),
+                self.requests.labels(deployment, v, "ok"),
+                self.latency.labels(deployment, v),
+                self.queue.labels(deployment, v),
             )
         return found
 
@@ -252,7 +254,7 @@ class Metrics:
     def model_call(
         self,
         deployment: str,
-        version: str,
+        version: str | int,
         labels: np.ndarray,
         rows: int,
         requests: int,
@@ -263,14 +265,16 @@ class Metrics:
         key = (deployment, version)
         found = self._calls.get(key)
         if found is None:
+            v = str(version)
             found = self._calls[key] = (
-                self.model.labels(deployment, version),
-                self.batch.labels(deployment, version),
-                self.batch_requests.labels(deployment, version),
-                self.values.labels(deployment, version),
+                self.model.labels(deployment, v),
+                self.batch.labels(deployment, v),
+                self.batch_requests.labels(deployment, v),
+                self.values.labels(deployment, v),
                 {},
+                v,
             )
-        model, batch, batch_requests, values, classes = found
+        model, batch, batch_requests, values, classes, v = found
         model.observe(seconds)
         batch.observe(rows)
         batch_requests.observe(requests)
@@ -285,7 +289,7 @@ class Metrics:
             for label in labels.tolist():
                 child = classes.get(label)
                 if child is None:
-                    child = classes[label] = self.predicted.labels(deployment, version, str(label))
+                    child = classes[label] = self.predicted.labels(deployment, v, str(label))
                 child.value += 1
             return
         # a large call's labels wait, by reference, to be counted with others in one pass
@@ -301,12 +305,13 @@ class Metrics:
 
     def settle(self) -> None:
         """Count the labels that wait (see :meth:`model_call`); reads of the metrics call it."""
-        for (deployment, version), arrays in self._pending.items():
+        for key, arrays in self._pending.items():
             if not arrays:
                 continue
             labels = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
             arrays.clear()
-            classes = self._calls[(deployment, version)][4]
+            deployment = key[0]
+            classes, version = self._calls[key][4:]
             counts = None
             if labels.dtype.kind in "iu" and labels.max() < 1024:
                 try:

@@ -42,7 +42,7 @@ _ROWS_FLOOR = 64  # the expected time of a call is learnt per row of at least th
 _DIRECT_ROWS = 256
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass takes 0.4 us more to make
 class BatchInfo:
     rows: int  # rows in the model call this request was part of
     requests: int  # requests merged into it

@@ -10,7 +10,6 @@ MLServer's scikit-learn runtime uses.
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,26 +143,36 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
 
 
 def _tensor(raw: Any, i: int, binary: memoryview, bools: bool = True) -> tuple[Tensor, int]:
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:  # what orjson makes of a JSON object
         raise _bad(f"inputs[{i}] must be an object with name, shape, datatype and data")
     name, shape, datatype = raw.get("name"), raw.get("shape"), raw.get("datatype")
-    where = f"input {name!r}" if isinstance(name, str) else f"inputs[{i}]"
-    if not isinstance(name, str) or not name:
+    if type(name) is not str or not name:
         raise _bad(f"inputs[{i}] needs a 'name'")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise _bad(f"{where}: 'shape' must be a list of non-negative integers")
+    count = 1
+    if type(shape) is list:
+        for d in shape:
+            if type(d) is not int or d < 0:
+                count = -1
+                break
+            count *= d
+    if type(shape) is not list or count < 0:
+        raise _bad(f"input {name!r}: 'shape' must be a list of non-negative integers")
     if datatype not in DATATYPES:
-        raise _bad(f"{where}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
-    count = math.prod(shape)
+        raise _bad(f"input {name!r}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
     if count > MAX_ELEMENTS:
-        raise LimitExceeded(f"{where}: {count} elements is more than the limit of {MAX_ELEMENTS}")
+        raise LimitExceeded(
+            f"input {name!r}: {count} elements is more than the limit of {MAX_ELEMENTS}"
+        )
     params = raw.get("parameters") or {}
-    size = params.get("binary_data_size") if isinstance(params, dict) else None
+    size = params.get("binary_data_size") if type(params) is dict else None
     if size is not None:
-        if not isinstance(size, int) or size < 0 or size > len(binary):
-            raise _bad(f"{where}: binary_data_size {size!r} does not fit the binary data sent")
-        data = from_binary(binary[:size], datatype, count, where)
+        if type(size) is not int or size < 0 or size > len(binary):
+            raise _bad(
+                f"input {name!r}: binary_data_size {size!r} does not fit the binary data sent"
+            )
+        data = from_binary(binary[:size], datatype, count, f"input {name!r}")
         return Tensor(name, shape, datatype, data, params), size
+    where = f"input {name!r}"
     if "data" not in raw:
         raise _bad(f"{where}: 'data' is missing (or send it as binary with binary_data_size)")
     data = _from_json(raw["data"], datatype, count, where, bools)
