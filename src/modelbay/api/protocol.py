@@ -37,7 +37,6 @@ from typing import Any
 import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.protocols.utils import get_client_addr
 from uvicorn.server import ServerState
 
 from modelbay.api.access import Route, match
@@ -69,6 +68,7 @@ class InferenceProtocol(HttpToolsProtocol):
         self.front: Front | None = front if isinstance(front, Front) and not general else None
         self._parsing = False  # in the parser's callbacks
         self._ready: FastCycle | None = None  # a request to answer once the parser is done
+        self._idle_since: float | None = None  # when the last answer left, if nothing came
 
     def data_received(self, data: bytes) -> None:
         self._parsing = True
@@ -91,15 +91,72 @@ class InferenceProtocol(HttpToolsProtocol):
             cycle.watched = True
             cycle.front.deadlines.watch(cycle, lambda: self._late(cycle), self.loop)
 
+    # -- keep-alive: one timer an idle spell, not one a request ------------------------------
+    # uvicorn arms a timer when an answer is sent and cancels it when data comes: 2 us of
+    # every request. Here the timer, once armed, stays; when it fires it closes the
+    # connection if it has been idle for the whole keep-alive time, else waits the rest.
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None  # data came: not idle
+
+    def on_response_complete(self) -> None:  # uvicorn's, with the timer above
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._idle_since = None
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self._keep_alive_due
+            )
+
+    def _keep_alive_due(self) -> None:
+        self.timeout_keep_alive_task = None
+        since = self._idle_since
+        if since is None:
+            return  # a request is being read or answered: its answer arms the timer again
+        left = since + self.timeout_keep_alive - self.loop.time()
+        if left > 0.001:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_due)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
     def _late(self, cycle: FastCycle) -> None:
         """The request time limit passed before its body arrived: 504, and close."""
         if cycle.expire():
             self._go(cycle)
 
     # -- parser callbacks ------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        # uvicorn's, but the ASGI scope is made only for a request on the general path
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
     def on_headers_complete(self) -> None:
         cycle = self._fast_cycle()
         if cycle is None:
+            self.scope = {  # type: ignore[typeddict-item]  # as uvicorn's on_message_begin
+                "type": "http",
+                "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+                "http_version": "1.1",
+                "server": self.server,
+                "client": self.client,
+                "scheme": self.scheme,  # type: ignore[typeddict-item]
+                "root_path": self.root_path,
+                "headers": self.headers,
+                "state": self.app_state.copy(),
+            }
             super().on_headers_complete()
             return
         existing = self.cycle
@@ -222,6 +279,7 @@ class FastCycle:
     __slots__ = (
         "access_log",
         "chunks",
+        "client",
         "default_headers",
         "disconnected",
         "flow",
@@ -238,7 +296,6 @@ class FastCycle:
         "queued",
         "response_complete",
         "route",
-        "scope",
         "size",
         "started",
         "too_large",
@@ -266,7 +323,7 @@ class FastCycle:
         self.limit = limit
         self.transport = protocol.transport
         self.flow = protocol.flow
-        self.scope = protocol.scope
+        self.client = protocol.client
         self.default_headers = protocol.server_state.default_headers
         self.access_log = protocol.access_log
         self.on_response = protocol.on_response_complete
@@ -354,7 +411,10 @@ class FastCycle:
         status, media, content, extra = reply
         if self.access_log:
             logging.getLogger("uvicorn.access").info(
-                '%s - "POST %s HTTP/1.1" %d', get_client_addr(self.scope), self.route.path, status
+                '%s - "POST %s HTTP/1.1" %d',
+                "{}:{}".format(*self.client) if self.client else "",  # as uvicorn writes it
+                self.route.path,
+                status,
             )
         parts = [STATUS_LINE[status], _head(self.default_headers)]
         parts.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (media.encode(), len(content)))
