@@ -80,3 +80,25 @@ def test_large_calls_are_counted_together_and_every_read_sees_them(tmp_path: Pat
     m.model_call("d", "1", more, 500, 1, 0.001, "classification")
     got = _counts(m)  # a scrape counts what waits too
     assert got["0"] == float((every == 0).sum() + (more == 0).sum())
+
+
+def test_classes_seen_before_are_counted_by_comparison_and_a_new_one_still_counts() -> None:
+    """Once a deployment's classes are known, a large call's labels are counted one class at
+    a time; a label never seen before sends the call to the general count, which is exact."""
+    rng = np.random.default_rng(7)
+    m = Metrics()
+    first = rng.integers(0, 2, 5000)
+    m.model_call("d", "1", first, len(first), 1, 0.001, "classification")
+    assert _counts(m) == {"0": float((first == 0).sum()), "1": float((first == 1).sum())}
+    known = rng.integers(0, 2, 3000)  # the same two classes: counted by comparison
+    m.model_call("d", "1", known, len(known), 1, 0.001, "classification")
+    got = _counts(m)
+    assert got == {
+        "0": float((first == 0).sum() + (known == 0).sum()),
+        "1": float((first == 1).sum() + (known == 1).sum()),
+    }
+    new = np.concatenate([rng.integers(0, 2, 999), [2]])  # class 2 appears once
+    m.model_call("d", "1", new, len(new), 1, 0.001, "classification")
+    got = _counts(m)
+    assert got["2"] == 1.0
+    assert got["0"] + got["1"] + got["2"] == float(len(first) + len(known) + len(new))
