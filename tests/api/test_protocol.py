@@ -580,3 +580,40 @@ def test_the_fast_path_writes_uvicorns_access_log_line(
         access.setLevel(level)
     want = f'{client[0]}:{client[1]} - "POST /v2/models/{{name}}/infer HTTP/1.1" 200'
     assert lines == [want], lines
+
+
+def test_urls_taking_turns_on_one_connection_each_reach_their_own_route(
+    server: tuple[int, uvicorn.Server], rows: np.ndarray
+) -> None:
+    """The protocol remembers the last URL's route: another URL (another model, a version,
+    a query) must not be answered by it."""
+    port, _ = server
+    body = as_json(rows[:3])
+    paths = [
+        ("/v2/models/bc-logistic/infer", "bc-logistic", None),
+        ("/v2/models/bc-forest/infer", "bc-forest", None),
+        ("/v2/models/bc-logistic/versions/1/infer", "bc-logistic", "1"),
+        ("/v2/models/bc-forest/infer", "bc-forest", None),
+        ("/v2/models/bc-forest/versions/9/infer", None, None),  # no such version: 404
+    ]
+    with connect(port) as c:
+        for _ in range(2):
+            for path, model, version in paths:
+                c.send(infer(path, body))
+                status, _, out = c.read()
+                doc = json.loads(out)
+                if model is None:
+                    assert status == 404, doc
+                    continue
+                assert status == 200 and doc["model_name"] == model, doc
+                if version is not None:
+                    assert doc["model_version"] == version
+        instances = json.dumps({"instances": rows[:2].tolist()}).encode()
+        for query, has_proba in (
+            ("?probabilities=true", True),
+            ("", False),
+            ("?probabilities=true", True),
+        ):
+            c.send(infer(f"/v1/models/bc-logistic:predict{query}", instances))
+            status, _, out = c.read()
+            assert status == 200 and ("probabilities" in json.loads(out)) == has_proba

@@ -69,6 +69,8 @@ class InferenceProtocol(HttpToolsProtocol):
         self._parsing = False  # in the parser's callbacks
         self._ready: FastCycle | None = None  # a request to answer once the parser is done
         self._idle_since: float | None = None  # when the last answer left, if nothing came
+        # the last URL on the fast path, and its route, parameters and query
+        self._last: tuple[bytes, Route, dict[str, str], bytes] | None = None
 
     def data_received(self, data: bytes) -> None:
         self._parsing = True
@@ -246,14 +248,19 @@ class InferenceProtocol(HttpToolsProtocol):
             or parser.should_upgrade()
         ):
             return None
-        url = httptools.parse_url(self.url)
-        raw_path = url.path
-        if b"%" in raw_path:
-            return None
-        path = raw_path.decode("ascii")
-        route, params, _ = match("POST", path)
-        if route is None or route.fast is None or route.upload:
-            return None
+        target, last = self.url, self._last
+        if last is not None and target == last[0]:  # a keep-alive client asks the same URL
+            _, route, params, query = last
+        else:
+            url = httptools.parse_url(target)
+            raw_path = url.path
+            if b"%" in raw_path:
+                return None
+            found, params, _ = match("POST", raw_path.decode("ascii"))
+            if found is None or found.fast is None or found.upload:
+                return None
+            route, query = found, url.query or b""
+            self._last = (target, route, params, query)
         headers = dict(self.headers)
         declared = headers.get(b"content-length")
         limit = front.limits.max_body
@@ -262,9 +269,9 @@ class InferenceProtocol(HttpToolsProtocol):
         return FastCycle(
             front,
             route,
-            params,
+            params,  # shared by the requests of one URL: read, never changed
             headers,
-            url.query or b"",
+            query,
             limit,
             self,
             keep_alive=parser.get_http_version() != "1.0" and parser.should_keep_alive(),
