@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +16,11 @@ import pytest
 from modelbay import Bay
 from modelbay.serve.runtimes import runtime_for
 from tests.e2e.servers import running_server
+
+# the first request for a model loads it (a transformer: seconds on a busy machine), so no
+# request here is held to httpx's 5 s default
+post = functools.partial(httpx.post, timeout=60)
+get = functools.partial(httpx.get, timeout=60)
 
 SENTENCES = [
     "The striker scored twice.",
@@ -54,7 +60,7 @@ def test_the_official_openai_client_works_unchanged(server: str, expected: np.nd
 
 
 def test_base64_is_little_endian_float32(server: str, expected: np.ndarray) -> None:
-    r = httpx.post(
+    r = post(
         f"{server}/v1/embeddings",
         json={"model": "minilm", "input": SENTENCES, "encoding_format": "base64"},
     )
@@ -64,17 +70,17 @@ def test_base64_is_little_endian_float32(server: str, expected: np.ndarray) -> N
 
 def test_v2_infer_takes_bytes_for_both_tasks(server: str, expected: np.ndarray) -> None:
     tensor = {"name": "text", "shape": [3], "datatype": "BYTES", "data": SENTENCES}
-    emb = httpx.post(f"{server}/v2/models/minilm/infer", json={"inputs": [tensor]}).json()
+    emb = post(f"{server}/v2/models/minilm/infer", json={"inputs": [tensor]}).json()
     out = emb["outputs"][0]
     assert (out["name"], out["shape"], out["datatype"]) == ("embedding", [3, 384], "FP32")
     assert np.allclose(np.reshape(out["data"], (3, 384)), expected, atol=1e-5)
     for model in ("topics-head", "topics-ft"):
         body = {"inputs": [tensor], "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
-        r = httpx.post(f"{server}/v2/models/{model}/infer", json=body).json()
+        r = post(f"{server}/v2/models/{model}/infer", json=body).json()
         labels = r["outputs"][0]["data"]
         assert labels == ["sport", "finance", "cooking"], r
         assert r["outputs"][1]["shape"] == [3, 4]
-    meta = httpx.get(f"{server}/v2/models/minilm").json()
+    meta = get(f"{server}/v2/models/minilm").json()
     assert meta["outputs"] == [{"name": "embedding", "datatype": "FP32", "shape": [-1, 384]}]
     assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
 
@@ -84,7 +90,7 @@ def test_concurrent_requests_are_merged_and_answered_in_order(
 ) -> None:
     def one(i: int) -> tuple[int, dict]:
         tensor = {"name": "text", "shape": [1], "datatype": "BYTES", "data": [SENTENCES[i % 3]]}
-        r = httpx.post(f"{server}/v2/models/minilm/infer", json={"inputs": [tensor]}, timeout=60)
+        r = post(f"{server}/v2/models/minilm/infer", json={"inputs": [tensor]})
         return i, r.json()
 
     with ThreadPoolExecutor(16) as pool:
@@ -114,20 +120,18 @@ BAD = [
 def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(
     server: str, body: dict, status: int, message: str
 ) -> None:
-    r = httpx.post(f"{server}/v1/embeddings", json=body, timeout=60)
+    r = post(f"{server}/v1/embeddings", json=body)
     assert r.status_code == status and message in r.json()["error"], r.text
-    ok = httpx.post(f"{server}/v1/embeddings", json={"model": "minilm", "input": "still here"})
+    ok = post(f"{server}/v1/embeddings", json={"model": "minilm", "input": "still here"})
     assert ok.status_code == 200
 
 
 def test_long_inputs_are_truncated_and_the_response_says_so(server: str) -> None:
-    r = httpx.post(
-        f"{server}/v1/embeddings", json={"model": "minilm", "input": ["short", "word " * 400]}
-    )
+    r = post(f"{server}/v1/embeddings", json={"model": "minilm", "input": ["short", "word " * 400]})
     assert r.status_code == 200
     assert r.json()["modelbay"] == {"truncated": [1], "max_tokens": 256}
     assert r.headers["x-modelbay-truncated"] == "1"
-    bad = httpx.post(
+    bad = post(
         f"{server}/v2/models/topics-ft/infer",
         json={"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}]},
     )
@@ -141,7 +145,7 @@ def test_the_convenience_route_classifies_text_rows(server: str) -> None:
             {"text": "The coach trained the home team."},
         ]
     }
-    r = httpx.post(f"{server}/v1/models/topics-ft:predict?probabilities=true", json=body)
+    r = post(f"{server}/v1/models/topics-ft:predict?probabilities=true", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == ["weather", "sport"]
     assert sorted(r.json()["classes"]) == ["cooking", "finance", "sport", "weather"]
@@ -150,15 +154,13 @@ def test_the_convenience_route_classifies_text_rows(server: str) -> None:
 def test_asking_an_embeddings_model_for_classes_is_a_clear_400(server: str) -> None:
     tensor = {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["hello"]}
     body = {"inputs": [tensor], "outputs": [{"name": "predict_proba"}]}
-    r = httpx.post(f"{server}/v2/models/minilm/infer", json=body)
+    r = post(f"{server}/v2/models/minilm/infer", json=body)
     assert r.status_code == 400
     assert "is an embeddings model; probabilities come only from classifiers" in r.json()["error"]
     body = {"inputs": [tensor], "outputs": [{"name": "predict"}]}
-    r = httpx.post(f"{server}/v2/models/minilm/infer", json=body)
+    r = post(f"{server}/v2/models/minilm/infer", json=body)
     assert r.status_code == 400 and "outputs are: embedding" in r.json()["error"]
     body = {"inputs": [tensor], "parameters": {"probabilities": True}}
-    r = httpx.post(f"{server}/v2/models/minilm/infer", json=body)
+    r = post(f"{server}/v2/models/minilm/infer", json=body)
     assert r.status_code == 400 and "probabilities come only from classifiers" in r.json()["error"]
-    assert (
-        httpx.post(f"{server}/v2/models/minilm/infer", json={"inputs": [tensor]}).status_code == 200
-    )
+    assert post(f"{server}/v2/models/minilm/infer", json={"inputs": [tensor]}).status_code == 200
