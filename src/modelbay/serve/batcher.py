@@ -11,7 +11,8 @@ thread buys no parallelism (``inline_max_ms``: a server process with one CPU of 
 a call expected to take less than that runs on the event loop itself: a hop to a model
 thread and back costs more than such a call (a wake-up, two context switches and a GIL
 hand-over each way). There a request of 256 rows or more that finds the batcher idle is
-called by its own task, without the queue. The expectation is learnt from the calls made. A batch
+called by its own task, without the queue. The expectation is learnt from the calls made,
+each timed where it runs (a call in a model thread, without the hop back to the loop). A batch
 forms when a call can start, so it holds everything that queued during the last
 call; when several slots are free it takes its share of the queue, not all of it.
 Results are split back in order. If a merged call fails, each request is retried
@@ -202,6 +203,11 @@ class Batcher:
         self._called(outputs, len(rows), 1, model_s)
         return outputs, BatchInfo(len(rows), 1, 0.0, model_s)
 
+    def _timed(self, rows: Rows, proba: bool) -> tuple[Outputs, float]:
+        started = time.perf_counter()
+        outputs = self.call(rows, proba)
+        return outputs, time.perf_counter() - started
+
     def _called(self, outputs: Outputs, rows: int, requests: int, model_s: float) -> None:
         self._learn(rows, model_s)
         if self.on_call is not None:
@@ -218,8 +224,13 @@ class Batcher:
         try:
             if self._inline(len(frame)):
                 outputs = self.call(frame, proba)
+                model_s = time.perf_counter() - started
             else:
-                outputs = await loop.run_in_executor(self.executor, self.call, frame, proba)
+                # timed in the model thread: the hop back to the loop is not the call's
+                # (counted in, it taught a busy server that short calls were long)
+                outputs, model_s = await loop.run_in_executor(
+                    self.executor, self._timed, frame, proba
+                )
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0], exc)
@@ -227,7 +238,6 @@ class Batcher:
             for item in batch:  # isolate the request that broke the merged call
                 await self._execute([item])
             return
-        model_s = time.perf_counter() - started
         self._called(outputs, len(frame), len(batch), model_s)
         offset = 0
         for item in batch:
