@@ -295,17 +295,34 @@ def test_a_call_in_a_model_thread_is_timed_there_not_with_the_hop_back() -> None
     """What a call in a model thread is learnt to cost is its own time: a loop busy with
     other work when the call ends must not make short calls look long (they would stay on
     threads, which cost more than the call, for as long as the loop stays busy)."""
-    call = Where()
+
+    class HoldingUp(Where):
+        """As its first call ends, it holds the loop up for 50 ms (in a call that lets go
+        of the GIL, as a model call does)."""
+
+        loop: asyncio.AbstractEventLoop
+
+        def __call__(self, rows: pd.DataFrame, proba: bool) -> Outputs:
+            out = super().__call__(rows, proba)
+            if len(self.threads) == 1:
+                busy = threading.Event()
+
+                def hog() -> None:
+                    busy.set()
+                    time.sleep(0.05)
+
+                self.loop.call_soon_threadsafe(hog)
+                busy.wait(5)
+            return out
+
+    call = HoldingUp()
 
     async def main() -> int:
-        b = Batcher(call, max_batch=64, max_wait_ms=1, inline_max_ms=1.0).start()
-
-        def hog() -> None:  # the loop is held up for 20 ms as the first call runs (in a
-            time.sleep(0.02)  # call that lets go of the GIL, as a model call does)
-
-        asyncio.get_running_loop().call_soon(hog)
+        call.loop = asyncio.get_running_loop()
+        # a bound of 10 ms: far above the call itself, far below the 50 ms hold-up
+        b = Batcher(call, max_batch=64, max_wait_ms=1, inline_max_ms=10.0).start()
         out, info = await b.submit(frame(1.0))  # nothing learnt yet: a thread
-        assert out.predict.tolist() == [2.0] and info.model_s < 0.01
+        assert out.predict.tolist() == [2.0] and info.model_s < 0.05
         await b.submit(frame(2.0))
         await b.close()
         return threading.get_ident()
