@@ -142,37 +142,34 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     )
 
 
+_BAD_SHAPE = "'shape' must be a list of non-negative integers"
+
+
 def _tensor(raw: Any, i: int, binary: memoryview, bools: bool = True) -> tuple[Tensor, int]:
     if type(raw) is not dict:  # what orjson makes of a JSON object
         raise _bad(f"inputs[{i}] must be an object with name, shape, datatype and data")
     name, shape, datatype = raw.get("name"), raw.get("shape"), raw.get("datatype")
     if type(name) is not str or not name:
         raise _bad(f"inputs[{i}] needs a 'name'")
+    where = f"input {name!r}"
+    if type(shape) is not list:
+        raise _bad(f"{where}: {_BAD_SHAPE}")
     count = 1
-    if type(shape) is list:
-        for d in shape:
-            if type(d) is not int or d < 0:
-                count = -1
-                break
-            count *= d
-    if type(shape) is not list or count < 0:
-        raise _bad(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    for d in shape:  # a loop, not all(...): its generator cost more than the checks
+        if type(d) is not int or d < 0:
+            raise _bad(f"{where}: {_BAD_SHAPE}")
+        count *= d
     if datatype not in DATATYPES:
-        raise _bad(f"input {name!r}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
+        raise _bad(f"{where}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
     if count > MAX_ELEMENTS:
-        raise LimitExceeded(
-            f"input {name!r}: {count} elements is more than the limit of {MAX_ELEMENTS}"
-        )
+        raise LimitExceeded(f"{where}: {count} elements is more than the limit of {MAX_ELEMENTS}")
     params = raw.get("parameters") or {}
     size = params.get("binary_data_size") if type(params) is dict else None
     if size is not None:
         if type(size) is not int or size < 0 or size > len(binary):
-            raise _bad(
-                f"input {name!r}: binary_data_size {size!r} does not fit the binary data sent"
-            )
-        data = from_binary(binary[:size], datatype, count, f"input {name!r}")
+            raise _bad(f"{where}: binary_data_size {size!r} does not fit the binary data sent")
+        data = from_binary(binary[:size], datatype, count, where)
         return Tensor(name, shape, datatype, data, params), size
-    where = f"input {name!r}"
     if "data" not in raw:
         raise _bad(f"{where}: 'data' is missing (or send it as binary with binary_data_size)")
     data = _from_json(raw["data"], datatype, count, where, bools)
