@@ -15,7 +15,7 @@ import pytest
 from modelbay import Bay, ValidationError
 from modelbay.monitor.alerts import AlertRules, deliver, evaluate_rules
 from modelbay.monitor.predlog import LoggedRequest, PredictionLog
-from modelbay.registry.tables import PredictionRow
+from modelbay.registry.tables import PredictionBatchRow
 
 
 def log_requests(bay: Bay, n: int) -> None:
@@ -65,7 +65,7 @@ def test_a_rule_waits_for_its_duration_fires_once_and_resolves(bay: Bay) -> None
     assert [e["state"] for e in fired] == ["firing"] and sent[0][2] == secret
     assert evaluate_rules(bay.db, bay.models, send=send, now=t0 + timedelta(seconds=90)) == []
     with bay.db.session() as s:
-        s.query(PredictionRow).delete()
+        s.query(PredictionBatchRow).delete()
     resolved = evaluate_rules(bay.db, bay.models, send=send, now=t0 + timedelta(seconds=120))
     assert [e["state"] for e in resolved] == ["resolved"]
     events = rules.events()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -17,9 +19,12 @@ from sklearn.datasets import load_iris
 from modelbay import Bay, Settings
 from modelbay.api.app import create_app
 from modelbay.monitor.metrics import Metrics
-from modelbay.monitor.predlog import LoggedRequest, PredictionLog, logged_rows
-from modelbay.registry.tables import PredictionRow
+from modelbay.monitor.predlog import Logged, LoggedRequest, PredictionLog, logged
+from modelbay.registry.db import Database
+from modelbay.registry.tables import PredictionBatchRow
 from tests.conftest import PG_URL
+
+EVER = datetime(2000, 1, 1, tzinfo=UTC)
 
 ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4}
 ROW |= {"petal width (cm)": 0.2}
@@ -43,6 +48,11 @@ def entry(i: int) -> LoggedRequest:
     )
 
 
+def read(db: Database, deployment: str = "d", since: datetime = EVER) -> list[Logged]:
+    with db.session() as s:
+        return logged(s, deployment, since, inputs=True)
+
+
 def sample_value(metrics: Metrics, name: str, **labels: str) -> float:
     for family in text_string_to_metric_families(metrics.render().decode()):
         for s in family.samples:
@@ -60,11 +70,13 @@ def test_a_full_queue_drops_and_counts_without_blocking(bay: Bay) -> None:
     assert kept == [True] * 5 + [False] * 7
     assert sample_value(metrics, "modelbay_prediction_log_dropped_total", reason="queue_full") == 7
     assert log.flush() == 5
-    with bay.db.session() as s:
-        rows = s.query(PredictionRow).order_by(PredictionRow.id).all()
-        assert [r.request_id for r in rows] == [f"r-{i}" for i in range(5)]
-        assert logged_rows(rows[0].inputs, rows[0].inputs_f64, 2) == [[1.0, 2.0]]
-        assert rows[0].outputs == [0]
+    rows = read(bay.db)
+    assert [r.request_id for r in rows] == [f"r-{i}" for i in range(5)]
+    assert rows[0].inputs == [[1.0, 2.0]] and rows[0].outputs == [0]
+    assert [r.outputs for r in rows] == [[i] for i in range(5)]
+    assert rows[0].actor == "k" and rows[0].latency_ms == pytest.approx(1.0) and rows[0].rows == 1
+    with bay.db.session() as s:  # one database row for the flush
+        assert s.query(PredictionBatchRow).count() == 1
 
 
 def test_sampling_logs_about_the_share_asked(sqlite_bay: Bay) -> None:
@@ -73,16 +85,16 @@ def test_sampling_logs_about_the_share_asked(sqlite_bay: Bay) -> None:
     assert 800 < kept < 1200
 
 
-def test_retention_by_count(sqlite_bay: Bay) -> None:
+def test_retention_by_count_removes_whole_batches_oldest_first(sqlite_bay: Bay) -> None:
     log = PredictionLog(sqlite_bay.db, max_rows=10)
-    for i in range(25):
-        log.record(entry(i))
-    log.flush()
+    for flush in range(5):  # five flushes of five
+        for i in range(5 * flush, 5 * flush + 5):
+            log.record(entry(i))
+        log.flush()
     assert log.trim() == 15
-    with sqlite_bay.db.session() as s:
-        assert [r.request_id for r in s.query(PredictionRow).order_by(PredictionRow.id)] == [
-            f"r-{i}" for i in range(15, 25)
-        ]
+    assert [r.request_id for r in read(sqlite_bay.db)] == [f"r-{i}" for i in range(15, 25)]
+    log.max_rows = 7  # inside the newest batch but one: that batch stays (at most a batch over)
+    assert log.trim() == 0 and len(read(sqlite_bay.db)) == 10
 
 
 def test_retention_by_age(sqlite_bay: Bay) -> None:
@@ -91,11 +103,9 @@ def test_retention_by_age(sqlite_bay: Bay) -> None:
         e = entry(i)
         e.at = time.time() - days * 86400
         log.record(e)
-    log.flush()
+        log.flush()  # a batch each: a batch goes once its newest request is past retention
     assert log.trim() == 3
-    with sqlite_bay.db.session() as s:
-        kept = [r.request_id for r in s.query(PredictionRow).order_by(PredictionRow.id)]
-    assert kept == ["r-3", "r-4", "r-5"]
+    assert [r.request_id for r in read(sqlite_bay.db)] == ["r-3", "r-4", "r-5"]
 
 
 @pytest.fixture
@@ -168,11 +178,11 @@ def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_
         quality = client.get("/api/monitor/iris/quality?window=1h").json()
     (only,) = quality["versions"].values()
     assert only["rows"] == 100 and only["live"]["accuracy"] == pytest.approx(0.70)
-    with Bay(home=tmp_path / "bay") as bay, bay.db.session() as s:
-        row = s.query(PredictionRow).one()
-        logged = logged_rows(row.inputs, row.inputs_f64, 4)
-        assert row.rows == 1000 and len(logged) == 100 and len(row.outputs) == 100
-        assert logged[1] == x[10].tolist()
+    with Bay(home=tmp_path / "bay") as bay:
+        (row,) = read(bay.db, "iris")
+    assert row.rows == 1000 and row.inputs is not None
+    assert len(row.inputs) == 100 and len(row.outputs) == 100
+    assert row.inputs[1] == x[10].tolist() and row.request_id == r["id"]
 
 
 def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_aligned(
@@ -184,8 +194,8 @@ def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_align
         answers = [client.post("/v2/models/iris/infer", json=body).json() for _ in range(3)]
         client.post("/v2/models/iris/infer", json=BODY).raise_for_status()  # 1 row: always
         client.app.api.state.predlog.flush()  # type: ignore[attr-defined]
-        with Bay(home=tmp_path / "bay") as bay, bay.db.session() as s:
-            found = {r.request_id: r for r in s.query(PredictionRow)}
+        with Bay(home=tmp_path / "bay") as bay:
+            found = {r.request_id: r for r in read(bay.db, "iris")}
         assert len(found) == 4  # every request is logged, at least one row each
         counts = [len(found[a["id"]].outputs) for a in answers]
         assert counts[0] == 100  # a full bucket: the per-request cap
@@ -193,8 +203,7 @@ def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_align
         assert sum(counts) <= 137 + 3  # the budget, plus one row a request and the refill
         second = found[answers[1]["id"]]
         k = -(-1000 // counts[1])
-        logged = logged_rows(second.inputs, second.inputs_f64, 4)
-        assert logged == x[::k].tolist() and second.rows == 1000
+        assert second.inputs == x[::k].tolist() and second.rows == 1000
         predicted = answers[1]["outputs"][0]["data"]
         wrong = set(range(0, 1000, k)[:5])  # the first five logged rows get a wrong truth
         truth = [(p + 1) % 3 if i in wrong else p for i, p in enumerate(predicted)]
@@ -205,40 +214,38 @@ def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_align
     assert only["live"]["accuracy"] == pytest.approx(1 - 5 / counts[1])
 
 
-def test_the_window_is_found_by_id_even_when_writers_flush_out_of_order(sqlite_bay: Bay) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import select
-
-    from modelbay.monitor.predlog import in_window
-
+def test_a_window_holds_the_requests_in_it_whatever_order_writers_flushed_them(
+    sqlite_bay: Bay,
+) -> None:
     log = PredictionLog(sqlite_bay.db)
     base = time.time() - 3600
-    # ids in insert order; times an hour apart, with two writers' batches a few seconds apart
-    offsets = [0, 10, 5, 600, 1200, 1190, 1800, 2400, 2390, 3000]
-    for i, off in enumerate(offsets):
-        e = entry(i)
-        e.at = base + off
-        e.deployment = "d" if i % 3 else "other"
-        log.record(e)
-    log.flush()
+    # times an hour apart; two writers' batches a few seconds apart flushed out of order,
+    # and batches that straddle the window's start
+    flushes = [[0, 10, 5], [600], [1200, 1190], [1180, 1800], [2400, 2390], [3000]]
+    offsets = {}
+    for batch in flushes:
+        for off in batch:
+            i = len(offsets)
+            offsets[i] = off
+            e = entry(i)
+            e.at = base + off
+            e.deployment = "d" if i % 3 else "other"
+            log.record(e)
+        log.flush()
     since = datetime.fromtimestamp(base + 1195, UTC)
-    with sqlite_bay.db.session() as s:
-        found = s.scalars(select(PredictionRow.request_id).where(in_window("d", since, s))).all()
-        assert sorted(found) == sorted(
-            f"r-{i}" for i, off in enumerate(offsets) if i % 3 and base + off >= since.timestamp()
-        )
-        everything = datetime.fromtimestamp(base - 10, UTC)
-        assert (
-            len(s.scalars(select(PredictionRow.id).where(in_window("d", everything, s))).all()) == 6
-        )
-        later = datetime.now(UTC) + timedelta(hours=1)
-        assert s.scalars(select(PredictionRow.id).where(in_window("d", later, s))).all() == []
+    found = [r.request_id for r in read(sqlite_bay.db, "d", since)]
+    assert sorted(found) == sorted(
+        f"r-{i}" for i, off in offsets.items() if i % 3 and base + off >= since.timestamp()
+    )
+    everything = read(sqlite_bay.db, "d", datetime.fromtimestamp(base - 10, UTC))
+    assert sorted(r.request_id for r in everything) == sorted(f"r-{i}" for i in offsets if i % 3)
+    assert read(sqlite_bay.db, "d", datetime.now(UTC) + timedelta(hours=1)) == []
+    with sqlite_bay.db.session() as s:  # the newest n, by time
+        newest = logged(s, "d", EVER, newest=2)
+    assert [r.at - base for r in newest] == pytest.approx([2400, 3000])
 
 
-def test_a_flush_of_numeric_entries_is_built_a_column_at_a_time_with_the_same_values() -> None:
-    from modelbay.monitor.predlog import _block_params, _entry_params
-
+def test_every_kind_of_entry_reads_back_as_it_was_logged(sqlite_bay: Bay) -> None:
     def made(i: int, rows: Any, labels: np.ndarray, total: int = 0) -> LoggedRequest:
         return LoggedRequest(
             f"r-{i}",
@@ -246,7 +253,7 @@ def test_a_flush_of_numeric_entries_is_built_a_column_at_a_time_with_the_same_va
             "d",
             "m",
             1,
-            "k",
+            f"k{i}",
             0.002,
             rows,
             ["a", "b"],
@@ -255,18 +262,82 @@ def test_a_flush_of_numeric_entries_is_built_a_column_at_a_time_with_the_same_va
         )
 
     big = np.arange(20.0).reshape(10, 2)
-    entries = [
+    numeric = [
         made(0, np.array([[1.0, np.nan]]), np.array([3])),
         made(1, big[::4], np.arange(10)[::4], total=10),  # a strided large request
         made(2, np.array([[0.5, 2.0]], dtype=np.float32), np.array([7])),
+        made(3, np.ones((2, 2)), np.array([0.5, np.nan])),
     ]
-    fast = _block_params(entries, pg=False)
-    assert fast is not None and fast == _entry_params(entries, pg=False)
-    assert _block_params(entries, pg=True) == _entry_params(entries, pg=True)
-    floats = [made(3, np.ones((2, 2)), np.array([0.5, np.nan]))]
-    assert _block_params(floats, pg=False) == _entry_params(floats, pg=False)
-    # anything else goes one entry at a time
-    texts = [made(4, np.array([["hello"]], dtype=object), np.array([2]))]
-    assert _block_params(texts, pg=False) is None
-    assert _block_params([*entries, made(5, np.ones((1, 3)), np.array([1]))], pg=False) is None
-    assert _block_params([made(6, np.ones((1, 2)), np.array([True]))], pg=False) is None
+    texts = [made(4, np.array([["hello"]], dtype=object), np.array(["greeting"]))]
+    mixed = [made(5, np.ones((1, 3)), np.array([1])), made(6, np.ones((1, 2)), np.array([True]))]
+    frame = [made(7, pd.DataFrame({"b": [2.0], "a": [1.0]}), np.array([0]))]
+    log = PredictionLog(sqlite_bay.db)
+    for group in (numeric, texts, mixed, frame):
+        for e in group:
+            log.record(e)
+        log.flush()  # a batch each
+    rows = {r.request_id: r for r in read(sqlite_bay.db)}
+    assert rows["r-0"].inputs == [[1.0, None]] and rows["r-0"].outputs == [3]
+    assert rows["r-1"].inputs == big[::4].tolist() and rows["r-1"].outputs == [0, 4, 8]
+    assert rows["r-1"].rows == 10 and rows["r-0"].rows == 1
+    assert rows["r-2"].inputs == [[0.5, 2.0]] and rows["r-2"].outputs == [7]
+    assert rows["r-3"].outputs[0] == 0.5 and rows["r-3"].outputs[1] is None  # NaN: JSON null
+    assert rows["r-4"].inputs == [["hello"]] and rows["r-4"].outputs == ["greeting"]
+    assert rows["r-5"].inputs == [[1.0, 1.0, 1.0]] and rows["r-6"].inputs == [[1.0, 1.0]]
+    assert rows["r-6"].outputs == [True]
+    assert rows["r-7"].inputs == [[1.0, 2.0]]  # in the signature's order
+    assert [rows[f"r-{i}"].actor for i in range(8)] == [f"k{i}" for i in range(8)]
+    assert rows["r-3"].at == pytest.approx(1_700_000_000.25 + 1.0)
+
+
+def test_an_old_log_is_carried_over_by_the_migration(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}", migrate=False)
+    db.migrate("0004")
+    insert = text(
+        "INSERT INTO prediction_log (request_id, at, deployment, model, version, actor, "
+        "latency_ms, rows, inputs, inputs_f64, outputs) VALUES (:rid, :at, :d, 'm', :v, 'k', "
+        "1.5, :rows, :inputs, :f64, :outputs)"
+    )
+    old = [
+        (
+            "a",
+            "2026-11-30 10:00:00.000000",
+            "d",
+            1,
+            1,
+            None,
+            np.array([[1.0, 2.0]]).tobytes(),
+            "[0]",
+        ),
+        ("b", "2026-11-30 10:00:01.000000", "d", 1, 10, None, np.ones((2, 2)).tobytes(), "[1, 1]"),
+        ("c", "2026-11-30 10:00:02.000000", "d", 2, 1, "[[3.0, 4.0]]", None, '["x"]'),
+        ("e", "2026-11-30 10:00:03.000000", "other", 1, 1, None, np.zeros((1, 2)).tobytes(), "[2]"),
+    ]
+    with db.engine.begin() as conn:
+        for rid, at, d, v, rows, inputs, f64, outputs in old:
+            conn.execute(
+                insert,
+                {
+                    "rid": rid,
+                    "at": at,
+                    "d": d,
+                    "v": v,
+                    "rows": rows,
+                    "inputs": inputs,
+                    "f64": f64,
+                    "outputs": outputs,
+                },
+            )
+    db.migrate()
+    found = read(db)
+    assert [(r.request_id, r.version, r.rows, r.outputs) for r in found] == [
+        ("a", 1, 1, [0]),
+        ("b", 1, 10, [1, 1]),
+        ("c", 2, 1, ["x"]),
+    ]
+    assert [r.inputs for r in found] == [[[1.0, 2.0]], [[1.0, 1.0], [1.0, 1.0]], [[3.0, 4.0]]]
+    assert found[0].at == datetime(2026, 11, 30, 10, tzinfo=UTC).timestamp()
+    assert [r.request_id for r in read(db, "other")] == ["e"]
+    db.dispose()

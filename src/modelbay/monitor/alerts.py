@@ -27,11 +27,11 @@ import orjson
 from sqlalchemy import select
 
 from modelbay.errors import NotFoundError, ValidationError
-from modelbay.monitor.predlog import in_window
+from modelbay.monitor.predlog import logged
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.refs import check_name
-from modelbay.registry.tables import AlertEventRow, AlertRuleRow, PredictionRow
+from modelbay.registry.tables import AlertEventRow, AlertRuleRow
 
 __all__ = ["METRICS", "AlertRule", "AlertRules", "deliver", "evaluate_rules", "metric_value"]
 
@@ -199,9 +199,7 @@ def metric_value(
         return float(values[-1]) if values else None
     since = datetime.now(UTC) - timedelta(seconds=window_s)
     with db.session() as s:
-        latencies = list(
-            s.scalars(select(PredictionRow.latency_ms).where(in_window(deployment, since, s)))
-        )
+        latencies = [r.latency_ms for r in logged(s, deployment, since)]
     if metric == "requests.count":
         return float(len(latencies))
     return float(np.percentile(latencies, 99)) if latencies else None

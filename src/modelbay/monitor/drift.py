@@ -26,11 +26,11 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from modelbay.errors import NotFoundError
-from modelbay.monitor.predlog import in_window, logged_rows
+from modelbay.monitor.predlog import logged
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.records import ModelVersion
-from modelbay.registry.tables import DriftRow, PredictionRow
+from modelbay.registry.tables import DriftRow
 
 __all__ = ["FeatureDrift", "drift_history", "measure_drift", "psi"]
 
@@ -151,37 +151,26 @@ def measure_drift(
     """Drift of ``deployment`` over the last ``window_s`` seconds; stored unless ``store=False``."""
     now = now or datetime.now(UTC)
     since = now - timedelta(seconds=window_s)
-    query = (
-        select(
-            PredictionRow.model,
-            PredictionRow.version,
-            PredictionRow.inputs,
-            PredictionRow.inputs_f64,
-            PredictionRow.outputs,
-        )
-        .order_by(PredictionRow.id.desc())
-        .limit(max_requests)
-    )
     with db.session() as s:
-        found = list(s.execute(query.where(in_window(deployment, since, s))))
+        found = logged(s, deployment, since, inputs=True, newest=max_requests)
     if not found:
         raise NotFoundError(
             f"no logged requests for {deployment!r} in the last {window_s:g} s: nothing to compare"
         )
-    model, version = found[0][0], found[0][1]  # the version serving most recently
+    model, version = found[-1].model, found[-1].version  # the version serving most recently
     mv = models.get(f"{model}:{version}")
     names = mv.signature.names
     columns: dict[str, list[Any]] = {n: [] for n in names}
     predictions: list[Any] = []
     requests = 0
-    for m, v, inputs, block, outputs in found:
-        if (m, v) != (model, version):
+    for request in found:
+        if (request.model, request.version) != (model, version):
             continue
         requests += 1
-        for row in logged_rows(inputs, block, len(names)):  # values in the signature's order
+        for row in request.inputs or []:  # values in the signature's order
             for name, value in zip(names, row, strict=False):
                 columns[name].append(value)
-        predictions.extend(outputs)
+        predictions.extend(request.outputs)
     results = _features(mv, columns, predictions)
     for r in results:
         if r.n_cur < MIN_ROWS and r.drifted:

@@ -1,10 +1,11 @@
 """The prediction log: a sample of requests, written in batches off the request path.
 
 ``record`` only appends to a bounded in-memory queue (a few hundred nanoseconds);
-a background thread turns queued requests into rows and inserts them in batches.
-When the queue is full, or the database fails, entries are dropped and counted
-(``modelbay_prediction_log_dropped_total``): a request never waits for the log.
-Old entries are removed by age and by count.
+a background thread writes what is queued, one database row per deployment and version
+per flush, a column of values per field (``PredictionBatchRow``), and ``logged`` reads
+requests back out of them. When the queue is full, or the database fails, entries are
+dropped and counted (``modelbay_prediction_log_dropped_total``): a request never waits
+for the log. Old entries are removed by age and by count, a flushed batch at a time.
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from modelbay.monitor.metrics import Metrics
 from modelbay.registry.db import Database
-from modelbay.registry.tables import FeedbackRow, PredictionRow
+from modelbay.registry.tables import FeedbackRow, PredictionBatchRow
 
-__all__ = ["LoggedRequest", "PredictionLog", "in_window", "logged_rows", "rows_of"]
+__all__ = ["Logged", "LoggedRequest", "PredictionLog", "feedback_for", "logged", "rows_of"]
 
-CHUNK = 200  # rows per INSERT statement (11 parameters each; SQLite allows 32,766)
+# rows of inputs in one batch row at most (a float64 block of 30 columns: 4.8 MB); a flush
+# of more is written as several
+BATCH_ROWS = 20_000
 
 log = logging.getLogger("modelbay.monitor")
 
@@ -51,6 +53,21 @@ class LoggedRequest:
     total: int = 0  # rows in the request (0: as many as logged); more than logged when strided
 
 
+@dataclass(slots=True)
+class Logged:
+    """One logged request, as ``logged`` reads it back."""
+
+    request_id: str
+    at: float  # POSIX time
+    model: str
+    version: int
+    actor: str
+    latency_ms: float
+    rows: int  # rows in the request; more than ``outputs`` when it was logged every k-th row
+    outputs: list[Any]
+    inputs: list[list[Any]] | None = None  # the logged rows, when asked for
+
+
 def rows_of(rows: Any, names: list[str]) -> list[list[Any]]:
     """Rows as lists in the signature's column order, with JSON-safe values (NaN: None)."""
     if isinstance(rows, np.ndarray):
@@ -61,38 +78,6 @@ def rows_of(rows: Any, names: list[str]) -> list[list[Any]]:
     frame = frame[[n for n in names if n in frame.columns]]
     values = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
     return [[_plain(v) for v in row] for row in values]
-
-
-def _inputs(rows: Any, names: list[str]) -> tuple[str | None, bytes | None]:
-    """(JSON rows, None) for a frame; (None, little-endian float64 bytes) for a numeric block,
-    which costs nothing to encode or decode."""
-    if isinstance(rows, np.ndarray) and rows.dtype != object:
-        return None, np.ascontiguousarray(rows, dtype="<f8").tobytes()
-    return orjson.dumps(rows_of(rows, names), default=str).decode(), None
-
-
-def logged_rows(inputs: list[Any] | None, block: bytes | None, width: int) -> list[list[Any]]:
-    """The rows a log entry holds, as lists of values in the signature's column order."""
-    if block is not None:
-        values = np.frombuffer(block, dtype="<f8").reshape(-1, max(width, 1))
-        return [[None if v != v else v for v in row] for row in values.tolist()]
-    return list(inputs or [])
-
-
-def _times(entries: list[LoggedRequest], pg: bool) -> list[Any]:
-    """Every entry's time as the driver takes it: a datetime for PostgreSQL, else the text
-    SQLAlchemy stores in SQLite (each second's text formatted once)."""
-    if pg:
-        return [datetime.fromtimestamp(e.at, UTC) for e in entries]
-    seconds: dict[int, str] = {}
-    out = []
-    for e in entries:
-        whole = int(e.at)
-        text = seconds.get(whole)
-        if text is None:
-            text = seconds[whole] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))
-        out.append(f"{text}.{int((e.at - whole) * 1e6):06d}")
-    return out
 
 
 def _plain(v: Any) -> Any:
@@ -195,161 +180,206 @@ class PredictionLog:
         return done
 
     def _insert(self, entries: list[LoggedRequest]) -> None:
-        """Multi-row INSERTs of rows serialized by orjson, straight to the driver.
-
-        The ORM's per-row work, and then a driver call per row (each one releasing and
-        taking back the GIL), slowed the requests being served; one statement of
-        ``CHUNK`` rows needs one driver call.
-        """
-        pg = self.db.dialect == "postgresql"
-        mark = "%s" if pg else "?"
-        json_mark = f"{mark}::json" if pg else mark
-        row_marks = f"({', '.join([mark] * 8)}, {json_mark}, {mark}, {json_mark})"
-        head = (
-            "INSERT INTO prediction_log (request_id, at, deployment, model, version, actor, "
-            "latency_ms, rows, inputs, inputs_f64, outputs) VALUES "
-        )
+        """One INSERT of a row per deployment and version (and per ``BATCH_ROWS`` logged
+        rows): the per-request work is gathering fields into lists, a few hundred
+        nanoseconds; the arrays are encoded in one numpy or orjson call each."""
+        groups: dict[tuple[str, str, int], list[LoggedRequest]] = {}
+        for e in entries:
+            groups.setdefault((e.deployment, e.model, e.version), []).append(e)
+        rows = [batch_row(part) for group in groups.values() for part in _parts(group)]
         with self.db.engine.begin() as conn:
-            # a statement's parameters are built just before it runs: the writer holds the
-            # GIL while it builds them and lets go while the driver runs the statement, so
-            # the event loop never waits for more than one chunk's worth
-            for start in range(0, len(entries), CHUNK):
-                part = entries[start : start + CHUNK]
-                chunk = _block_params(part, pg) or _entry_params(part, pg)
-                sql = head + ", ".join([row_marks] * len(chunk))
-                conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+            conn.execute(insert(PredictionBatchRow), rows)
 
     def trim(self) -> int:
-        """Remove entries older than the retention, then the oldest past ``max_rows``."""
+        """Remove requests older than the retention, then the oldest past ``max_rows``, a
+        whole flushed batch at a time: a batch goes once its newest request is past the
+        retention, and at most one batch's worth more than ``max_rows`` is kept."""
         cutoff = datetime.now(UTC) - timedelta(days=self.retention_days)
+        removed = 0
         with self.db.session() as s:
-            # the log has no index on time: look only below the id where the cutoff falls
-            below = _first_id(s, cutoff + timedelta(seconds=FLUSH_MARGIN_S))
-            old = delete(PredictionRow).where(PredictionRow.id < below, PredictionRow.at < cutoff)
-            removed = _count(s.execute(old))
-            count = s.scalar(select(func.count()).select_from(PredictionRow)) or 0
-            if count > self.max_rows:
-                edge = s.scalar(
-                    select(PredictionRow.id)
-                    .order_by(PredictionRow.id.desc())
-                    .offset(self.max_rows)
-                    .limit(1)
-                )
-                if edge is not None:
-                    removed += _count(
-                        s.execute(delete(PredictionRow).where(PredictionRow.id <= edge))
-                    )
+            old = select(func.coalesce(func.sum(PredictionBatchRow.entries), 0)).where(
+                PredictionBatchRow.last_at < cutoff
+            )
+            removed += int(s.scalar(old) or 0)
+            s.execute(delete(PredictionBatchRow).where(PredictionBatchRow.last_at < cutoff))
+            kept = 0  # the newest batches that hold max_rows requests stay; older ones go
+            newest_first = select(PredictionBatchRow.id, PredictionBatchRow.entries).order_by(
+                PredictionBatchRow.id.desc()
+            )
+            for batch_id, n in s.execute(newest_first):
+                kept += n
+                if kept >= self.max_rows:
+                    older = PredictionBatchRow.id < batch_id
+                    past = select(func.coalesce(func.sum(PredictionBatchRow.entries), 0))
+                    removed += int(s.scalar(past.where(older)) or 0)
+                    s.execute(delete(PredictionBatchRow).where(older))
+                    break
             s.execute(delete(FeedbackRow).where(FeedbackRow.at < cutoff))
-        return int(removed or 0)
+        return removed
 
 
-def _entry_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...]]:
-    """The INSERT parameters of any entries, one at a time."""
-    params: list[tuple[Any, ...]] = []
-    for e, when in zip(entries, _times(entries, pg), strict=True):
-        labels = e.labels
-        outputs = (
-            orjson.dumps(np.ascontiguousarray(labels), option=orjson.OPT_SERIALIZE_NUMPY)
-            if labels.dtype.kind in "fiub"
-            else orjson.dumps([_plain(v) for v in labels])
-        )
-        params.append(_row(e, when, len(labels), *_inputs(e.rows, e.names), outputs))
-    return params
-
-
-def _block_params(entries: list[LoggedRequest], pg: bool) -> list[tuple[Any, ...]] | None:
-    """The INSERT parameters of entries whose rows are float blocks of one width and whose
-    labels are numbers (every numeric model), or None for others.
-
-    The writer holds the GIL that the event loop needs while it builds these, so what it
-    does per entry is what logging costs a request: here the rows and labels of all the
-    entries (a statement's worth) are converted in two numpy calls, and each entry only
-    slices them.
-    """
-    if not all(isinstance(e.rows, np.ndarray) for e in entries):
-        return None  # frames are logged as JSON rows, in the signature's column order
-    try:
-        block = np.concatenate([e.rows for e in entries])
-        labels = np.concatenate([e.labels for e in entries])
-    except (ValueError, TypeError, AttributeError):
-        return None  # mixed widths or dimensions: one at a time
-    if (
-        block.ndim != 2
-        or block.dtype.kind != "f"
-        or labels.ndim != 1
-        or labels.dtype.kind not in "iuf"
-    ):
-        return None
-    raw = np.ascontiguousarray(block, dtype="<f8").tobytes()
-    row_bytes = 8 * block.shape[1]
-    values = labels.tolist()
-    dumps = orjson.dumps
-    params: list[tuple[Any, ...]] = []
-    at, done = 0, 0
-    for e, when in zip(entries, _times(entries, pg), strict=True):
+def _parts(group: list[LoggedRequest]) -> list[list[LoggedRequest]]:
+    """A group cut where its logged rows pass ``BATCH_ROWS``."""
+    parts: list[list[LoggedRequest]] = [[]]
+    rows = 0
+    for e in group:
         n = len(e.labels)
-        blob = raw[at : at + n * row_bytes]
-        params.append(_row(e, when, n, None, blob, dumps(values[done : done + n])))
-        at += n * row_bytes
-        done += n
-    return params
+        if parts[-1] and rows + n > BATCH_ROWS:
+            parts.append([])
+            rows = 0
+        parts[-1].append(e)
+        rows += n
+    return parts
 
 
-def _row(
-    e: LoggedRequest, when: Any, n: int, inputs: str | None, blob: bytes | None, outputs: bytes
-) -> tuple[Any, ...]:
-    """One entry's INSERT parameters, in the statement's column order."""
-    return (
-        e.request_id,
-        when,
-        e.deployment,
-        e.model,
-        e.version,
-        e.actor,
-        e.latency_s * 1000.0,
-        e.total or n,
-        inputs,
-        blob,
-        outputs.decode(),
+def batch_row(entries: list[LoggedRequest]) -> dict[str, Any]:
+    """The columns of one ``PredictionBatchRow`` for entries of one deployment and version."""
+    first = entries[0]
+    at = np.fromiter((e.at for e in entries), dtype="<f8", count=len(entries))
+    logged_n = np.fromiter((len(e.labels) for e in entries), dtype="<i8", count=len(entries))
+    totals = np.fromiter((e.total or len(e.labels) for e in entries), "<i8", len(entries))
+    block, values = _inputs_of(entries)
+    return {
+        "deployment": first.deployment,
+        "model": first.model,
+        "version": first.version,
+        "first_at": datetime.fromtimestamp(float(at.min()), UTC),
+        "last_at": datetime.fromtimestamp(float(at.max()), UTC),
+        "entries": len(entries),
+        "request_ids": orjson.dumps([e.request_id for e in entries]).decode(),
+        "actors": orjson.dumps([e.actor for e in entries]).decode(),
+        "at": at.tobytes(),
+        "latency_ms": np.fromiter(
+            (e.latency_s * 1000.0 for e in entries), "<f8", len(entries)
+        ).tobytes(),
+        "rows": totals.tobytes(),
+        "logged": logged_n.tobytes(),
+        "inputs": values,
+        "inputs_f64": block,
+        "outputs": _outputs_of(entries),
+    }
+
+
+def _inputs_of(entries: list[LoggedRequest]) -> tuple[bytes | None, str | None]:
+    """(float64 block, None) when every entry's rows are a float block of one width (every
+    numeric model: one concatenation), else (None, JSON rows in the signature's order)."""
+    if all(isinstance(e.rows, np.ndarray) and e.rows.dtype.kind == "f" for e in entries):
+        try:
+            block = np.concatenate([e.rows for e in entries])
+        except ValueError:
+            block = None  # mixed widths: as values
+        if block is not None and block.ndim == 2:
+            return np.ascontiguousarray(block, dtype="<f8").tobytes(), None
+    values: list[list[Any]] = []
+    for e in entries:
+        values += rows_of(e.rows, e.names)
+    return None, orjson.dumps(values, default=str).decode()
+
+
+def _outputs_of(entries: list[LoggedRequest]) -> str:
+    """Every entry's logged labels, one after another, as JSON."""
+    try:
+        labels = np.concatenate([e.labels for e in entries])
+    except (ValueError, TypeError):
+        labels = None
+    if labels is not None and labels.ndim == 1 and labels.dtype.kind in "iufb":
+        return orjson.dumps(labels, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return orjson.dumps([_plain(v) for e in entries for v in e.labels]).decode()
+
+
+# -- reading the log back ------------------------------------------------------------------
+FLUSH_MARGIN_S = 60.0  # how long a request may wait in a writer's queue before it is written
+
+
+def logged(
+    session: Session,
+    deployment: str,
+    since: datetime,
+    *,
+    inputs: bool = False,
+    newest: int | None = None,
+) -> list[Logged]:
+    """The requests of ``deployment`` logged since ``since``, oldest first; with ``newest``,
+    only that many of the latest (read from the newest batches back). ``inputs``: decode the
+    logged rows too.
+
+    Batches are found by the index on (deployment, newest request): a batch whose newest
+    request is in the window holds every request of it that is in the window."""
+    columns = [
+        PredictionBatchRow.model,
+        PredictionBatchRow.version,
+        PredictionBatchRow.request_ids,
+        PredictionBatchRow.actors,
+        PredictionBatchRow.at,
+        PredictionBatchRow.latency_ms,
+        PredictionBatchRow.rows,
+        PredictionBatchRow.logged,
+        PredictionBatchRow.outputs,
+    ]
+    if inputs:
+        columns += [PredictionBatchRow.inputs, PredictionBatchRow.inputs_f64]
+    query = select(*columns).where(
+        PredictionBatchRow.deployment == deployment, PredictionBatchRow.last_at >= since
     )
+    cutoff = since.timestamp()
+    found: list[Logged] = []
+    if newest is None:
+        for batch in session.execute(query.order_by(PredictionBatchRow.id)):
+            found += _unpack(batch, cutoff, inputs)
+        return found
+    for batch in session.execute(query.order_by(PredictionBatchRow.id.desc())):
+        found += _unpack(batch, cutoff, inputs)
+        if len(found) >= newest:
+            break  # batches of several writers overlap in time: sorted below
+    return sorted(found, key=lambda r: r.at)[-newest:] if found else []
 
 
-def _count(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-FLUSH_MARGIN_S = 60.0  # how far out of order entries of several writers may be in id order
-
-
-def in_window(deployment: str, since: datetime, session: Session) -> ColumnElement[bool]:
-    """The condition "this deployment's entries since ``since``", found without an index on
-    time: ids grow with time (up to the writers' flush delays), so the first id of the
-    window is found by a binary search over the primary key, and the rest is a range scan.
-    A further index cost about a microsecond per logged request."""
-    first = _first_id(session, since - timedelta(seconds=FLUSH_MARGIN_S))
-    return and_(
-        PredictionRow.id >= first,
-        PredictionRow.deployment == deployment,
-        PredictionRow.at >= since,
-    )
-
-
-def _first_id(s: Session, since: datetime) -> int:
-    lo = s.scalar(select(func.min(PredictionRow.id)))
-    hi = s.scalar(select(func.max(PredictionRow.id)))
-    if lo is None or hi is None:
-        return 0
-    hi += 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        at = s.scalar(
-            select(PredictionRow.at)
-            .where(PredictionRow.id >= mid)
-            .order_by(PredictionRow.id)
-            .limit(1)
-        )
-        if at is None or at >= since:
-            hi = mid
+def _unpack(batch: Any, cutoff: float, inputs: bool) -> list[Logged]:
+    ids = orjson.loads(batch.request_ids)
+    actors = orjson.loads(batch.actors)
+    at = np.frombuffer(batch.at, dtype="<f8").tolist()
+    latency = np.frombuffer(batch.latency_ms, dtype="<f8").tolist()
+    totals = np.frombuffer(batch.rows, dtype="<i8").tolist()
+    counts = np.frombuffer(batch.logged, dtype="<i8").tolist()
+    outputs = orjson.loads(batch.outputs)
+    values: list[list[Any]] = []
+    if inputs:
+        if batch.inputs_f64 is not None:
+            flat = np.frombuffer(batch.inputs_f64, dtype="<f8")
+            width = len(flat) // max(1, sum(counts))
+            block = flat.reshape(-1, max(width, 1)).tolist()
+            values = [[None if v != v else v for v in row] for row in block]
         else:
-            lo = mid + 1
-    return int(lo)
+            values = orjson.loads(batch.inputs or "[]")
+    out = []
+    start = 0
+    for i, n in enumerate(counts):
+        end = start + n
+        if at[i] >= cutoff:
+            out.append(
+                Logged(
+                    ids[i],
+                    at[i],
+                    batch.model,
+                    batch.version,
+                    actors[i],
+                    latency[i],
+                    totals[i],
+                    outputs[start:end],
+                    values[start:end] if inputs else None,
+                )
+            )
+        start = end
+    return out
+
+
+def feedback_for(session: Session, requests: list[Logged], since: datetime) -> dict[str, Any]:
+    """The truth sent back for ``requests`` (logged since ``since``), by request id: feedback
+    comes after its request, so only feedback since the window's start is read."""
+    if not requests:
+        return {}
+    wanted = {r.request_id for r in requests}
+    query = select(FeedbackRow.request_id, FeedbackRow.truth).where(
+        FeedbackRow.at >= since - timedelta(seconds=FLUSH_MARGIN_S)
+    )
+    return {rid: truth for rid, truth in session.execute(query) if rid in wanted}

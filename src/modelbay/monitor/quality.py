@@ -7,15 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from modelbay.errors import NotFoundError, SchemaError
-from modelbay.monitor.predlog import in_window
+from modelbay.monitor.predlog import feedback_for, logged
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
-from modelbay.registry.tables import FeedbackRow, PredictionRow
+from modelbay.registry.tables import FeedbackRow
 
 __all__ = ["add_feedback", "aligned", "live_quality", "scores"]
 
@@ -94,29 +93,22 @@ def live_quality(
     beside each version's offline holdout metrics."""
     now = now or datetime.now(UTC)
     since = now - timedelta(seconds=window_s)
-    query = (
-        select(
-            PredictionRow.model,
-            PredictionRow.version,
-            PredictionRow.outputs,
-            PredictionRow.rows,
-            FeedbackRow.truth,
-        )
-        .join(FeedbackRow, FeedbackRow.request_id == PredictionRow.request_id)
-        .order_by(PredictionRow.id)
-    )
     pairs: dict[tuple[str, int], tuple[list[Any], list[Any]]] = {}
     with db.session() as s:
-        query = query.where(in_window(deployment, since, s))
-        for model, version, outputs, rows, truth in s.execute(query):
-            truth = aligned(truth, outputs, rows)
-            if len(truth) != len(outputs):
-                continue  # truth for a different number of rows: not comparable
-            t, p = pairs.setdefault((model, version), ([], []))
-            for a, b in zip(truth, outputs, strict=True):
-                if a is not None:
-                    t.append(a)
-                    p.append(b)
+        requests = logged(s, deployment, since)
+        truths = feedback_for(s, requests, since)
+    for r in requests:
+        sent = truths.get(r.request_id)
+        if sent is None:
+            continue
+        truth = aligned(sent, r.outputs, r.rows)
+        if len(truth) != len(r.outputs):
+            continue  # truth for a different number of rows: not comparable
+        t, p = pairs.setdefault((r.model, r.version), ([], []))
+        for a, b in zip(truth, r.outputs, strict=True):
+            if a is not None:
+                t.append(a)
+                p.append(b)
     versions: dict[str, Any] = {}
     for (model, version), (t, p) in pairs.items():
         try:

@@ -11,14 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from modelbay.monitor.drift import drift_history, measure_drift
-from modelbay.monitor.predlog import in_window
+from modelbay.monitor.predlog import feedback_for, logged
 from modelbay.monitor.quality import aligned, scores
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
-from modelbay.registry.tables import FeedbackRow, PredictionRow
 
 __all__ = ["render_report", "report_data"]
 
@@ -31,27 +29,16 @@ def report_data(
     """The series the report (and the dashboard) draws, over the last ``window_s`` seconds."""
     now = datetime.now(UTC)
     since = now - timedelta(seconds=window_s)
-    query = (
-        select(
-            PredictionRow.at,
-            PredictionRow.latency_ms,
-            PredictionRow.version,
-            PredictionRow.model,
-            PredictionRow.outputs,
-            PredictionRow.rows,
-            FeedbackRow.truth,
-        )
-        .outerjoin(FeedbackRow, FeedbackRow.request_id == PredictionRow.request_id)
-        .order_by(PredictionRow.id)
-    )
     with db.session() as s:
-        rows = list(s.execute(query.where(in_window(deployment, since, s))))
+        rows = logged(s, deployment, since)
+        truths = feedback_for(s, rows, since)
     width = window_s / buckets
     edges = [since + timedelta(seconds=width * i) for i in range(buckets + 1)]
     times = [e.isoformat() for e in edges[1:]]
     per: list[list[Any]] = [[] for _ in range(buckets)]
+    start = since.timestamp()
     for r in rows:
-        i = min(buckets - 1, int((r.at - since).total_seconds() // width))
+        i = min(buckets - 1, max(0, int((r.at - start) // width)))
         per[i].append(r)
     task = None
     if rows:
@@ -65,7 +52,8 @@ def report_data(
         t: list[Any] = []
         p: list[Any] = []
         for r in b:
-            truth = aligned(r.truth, r.outputs, r.rows) if r.truth is not None else None
+            sent = truths.get(r.request_id)
+            truth = aligned(sent, r.outputs, r.rows) if sent is not None else None
             if truth is not None and len(truth) == len(r.outputs):
                 pairs = [(a, c) for a, c in zip(truth, r.outputs, strict=True) if a is not None]
                 t += [a for a, _ in pairs]

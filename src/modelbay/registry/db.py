@@ -73,8 +73,9 @@ class Database:
             event.listen(engine, "connect", _sqlite_pragmas)
         return engine
 
-    def migrate(self) -> None:
-        """Apply every pending Alembic migration (serialised across processes)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Apply every pending Alembic migration, up to ``revision`` (serialised across
+        processes)."""
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         try:
@@ -84,7 +85,7 @@ class Database:
                 elif self.dialect == "sqlite":
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
         except OperationalError as exc:
             raise StorageError(
                 f"cannot open the registry database {self.url.render_as_string(hide_password=True)}:"
