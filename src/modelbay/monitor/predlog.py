@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from modelbay.monitor.metrics import Metrics
@@ -195,13 +195,16 @@ class PredictionLog:
         whole flushed batch at a time: a batch goes once its newest request is past the
         retention, and at most one batch's worth more than ``max_rows`` is kept."""
         cutoff = datetime.now(UTC) - timedelta(days=self.retention_days)
-        removed = 0
         with self.db.session() as s:
-            old = select(func.coalesce(func.sum(PredictionBatchRow.entries), 0)).where(
-                PredictionBatchRow.last_at < cutoff
-            )
-            removed += int(s.scalar(old) or 0)
-            s.execute(delete(PredictionBatchRow).where(PredictionBatchRow.last_at < cutoff))
+
+            def remove(where: ColumnElement[bool]) -> int:
+                """Delete the batches ``where`` holds; how many requests they held."""
+                held = select(func.coalesce(func.sum(PredictionBatchRow.entries), 0))
+                n = int(s.scalar(held.where(where)) or 0)
+                s.execute(delete(PredictionBatchRow).where(where))
+                return n
+
+            removed = remove(PredictionBatchRow.last_at < cutoff)
             kept = 0  # the newest batches that hold max_rows requests stay; older ones go
             newest_first = select(PredictionBatchRow.id, PredictionBatchRow.entries).order_by(
                 PredictionBatchRow.id.desc()
@@ -209,10 +212,7 @@ class PredictionLog:
             for batch_id, n in s.execute(newest_first):
                 kept += n
                 if kept >= self.max_rows:
-                    older = PredictionBatchRow.id < batch_id
-                    past = select(func.coalesce(func.sum(PredictionBatchRow.entries), 0))
-                    removed += int(s.scalar(past.where(older)) or 0)
-                    s.execute(delete(PredictionBatchRow).where(older))
+                    removed += remove(PredictionBatchRow.id < batch_id)
                     break
             s.execute(delete(FeedbackRow).where(FeedbackRow.at < cutoff))
         return removed
@@ -331,7 +331,7 @@ def logged(
         found += _unpack(batch, cutoff, inputs)
         if len(found) >= newest:
             break  # batches of several writers overlap in time: sorted below
-    return sorted(found, key=lambda r: r.at)[-newest:] if found else []
+    return sorted(found, key=lambda r: r.at)[-newest:]
 
 
 def _unpack(batch: Any, cutoff: float, inputs: bool) -> list[Logged]:
@@ -347,8 +347,7 @@ def _unpack(batch: Any, cutoff: float, inputs: bool) -> list[Logged]:
         if batch.inputs_f64 is not None:
             flat = np.frombuffer(batch.inputs_f64, dtype="<f8")
             width = len(flat) // max(1, sum(counts))
-            block = flat.reshape(-1, max(width, 1)).tolist()
-            values = [[None if v != v else v for v in row] for row in block]
+            values = rows_of(flat.reshape(-1, max(width, 1)), [])
         else:
             values = orjson.loads(batch.inputs or "[]")
     out = []

@@ -196,9 +196,7 @@ class Batcher:
         return added
 
     def _call_now(self, rows: Rows, proba: bool) -> tuple[Outputs, BatchInfo]:
-        started = time.perf_counter()
-        outputs = self.call(rows, proba)  # a failure is this request's alone
-        model_s = time.perf_counter() - started
+        outputs, model_s = self._timed(rows, proba)  # a failure is this request's alone
         self._last_requests = 1
         self._called(outputs, len(rows), 1, model_s)
         return outputs, BatchInfo(len(rows), 1, 0.0, model_s)
@@ -223,8 +221,7 @@ class Batcher:
         started = time.perf_counter()
         try:
             if self._inline(len(frame)):
-                outputs = self.call(frame, proba)
-                model_s = time.perf_counter() - started
+                outputs, model_s = self._timed(frame, proba)
             else:
                 # timed in the model thread: the hop back to the loop is not the call's
                 # (counted in, it taught a busy server that short calls were long)
