@@ -79,6 +79,29 @@ def test_a_full_queue_drops_and_counts_without_blocking(bay: Bay) -> None:
         assert s.query(PredictionBatchRow).count() == 1
 
 
+def test_a_flush_writes_what_was_queued_when_it_began(sqlite_bay: Bay) -> None:
+    """Requests that arrive while a flush writes wait for the next flush, so that under
+    load every commit carries a full batch, not whatever came during the last commit."""
+    arrived = iter(range(100, 200))
+
+    class Busy(PredictionLog):
+        def _insert(self, entries: list[LoggedRequest]) -> None:
+            super()._insert(entries)
+            for _ in range(2):  # requests come in while the batch is written
+                self.record(entry(next(arrived)))
+
+    log = Busy(sqlite_bay.db, batch=3)
+    for i in range(7):
+        log.record(entry(i))
+    assert log.flush() == 7  # three batches: 3 + 3 + 1
+    assert len(log._queue) == 6  # two for each batch written, left for the next flush
+    with sqlite_bay.db.session() as s:
+        assert s.query(PredictionBatchRow).count() == 3
+    assert log.flush() == 6
+    ids = [r.request_id for r in read(sqlite_bay.db)]
+    assert ids == [f"r-{i}" for i in [*range(7), *range(100, 106)]]
+
+
 def test_sampling_logs_about_the_share_asked(sqlite_bay: Bay) -> None:
     log = PredictionLog(sqlite_bay.db, sample=0.25, capacity=10_000)
     kept = sum(log.record(entry(i)) for i in range(4000))
