@@ -17,7 +17,13 @@ trained by modelbay on breast cancer (569 x 30). The run measures, on this machi
    uvicorn (``bench/floor_app.py``: no checks, batching, metrics or log) and behind a bare
    httptools protocol without ASGI (``bench/floor_raw.py``), as many workers each: what
    any Python server of either kind keeps of the in-process rate here;
-4. the same load against MLflow's scoring server, BentoML and MLServer serving the
+4. paired rounds for the 1,000-row binary target: ``modelbay serve`` and the floor
+   without ASGI both up, and in each round the in-process ONNX rate, then each server
+   under the same load, a few seconds apart; the ratio of each round, and their median.
+   This machine's speed swings by half within minutes, so a served figure set against
+   a limit measured minutes earlier (or the best limit of the run) says as much about
+   the minute as about the server; a ratio of figures seconds apart says less of it;
+5. the same load against MLflow's scoring server, BentoML and MLServer serving the
    same fitted model, each installed into its own environment under
    ``bench/.envs`` (created on first run) and started with its default settings.
 
@@ -36,6 +42,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -428,6 +435,85 @@ def floor_runs(
     return out
 
 
+def paired_rounds(
+    home: Path, models: dict[str, Any], bodies: Any, rounds: int, seconds: float, tmp: Path
+) -> dict[str, dict[str, list[float]]]:
+    """For each model, ``rounds`` rounds of: the in-process ONNX rows/s on 1,000-row
+    batches, then ``modelbay serve`` and the floor without ASGI under the 1,000-row binary
+    load (their order alternating), each server idle while the other is loaded."""
+    import onnxruntime as ort
+
+    from modelbay.registry.home import Registry
+    from modelbay.settings import auto_workers
+
+    graphs, sessions = {}, {}
+    with Registry(home=home) as reg:
+        for name, predictor in models.items():
+            raw = reg.models.load_object(predictor.version, "onnx")
+            path = tmp / f"{name}.onnx"
+            path.write_bytes(raw)
+            graphs[name] = str(path)
+            sessions[name] = ort.InferenceSession(raw, providers=["CPUExecutionProvider"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env["MODELBAY_HOME"] = str(home)
+    env["BENCH_FLOOR_GRAPHS"] = json.dumps(graphs)
+    ours, floor = free_port(), free_port()
+    mine = [str(BIN / "modelbay"), "serve", "--port", str(ours), "--no-auth"]
+    bare = [sys.executable, str(HERE / "floor_raw.py"), str(floor), str(auto_workers())]
+    urls = {
+        "modelbay": f"http://127.0.0.1:{ours}/v2/models/{{}}/infer",
+        "floor": f"http://127.0.0.1:{floor}/v2/models/{{}}/infer",
+    }
+    path, headers = bodies["v2-binary"][str(BIG)]
+    rows = np.frombuffer(
+        path.read_bytes()[int(headers["Inference-Header-Content-Length"]) :], "<f4"
+    )
+    out: dict[str, dict[str, list[float]]] = {}
+    with (
+        server(mine, f"http://127.0.0.1:{ours}/v2/health/ready", tmp, env, tmp / "paired.log"),
+        server(bare, f"http://127.0.0.1:{floor}/", tmp, env, tmp / "paired-floor.log"),
+    ):
+        for name, sess in sessions.items():
+            x = rows.reshape(BIG, -1).copy()
+            for url in urls.values():  # each worker loads the model on its first request
+                wrk(url.format(name), path, headers, 16, 1)
+            res: dict[str, list[float]] = {"limit": [], "modelbay": [], "floor": []}
+            for r in range(rounds):
+                res["limit"].append(BIG * rate(lambda s=sess, f={"input": x}: s.run(None, f)))
+                order = list(urls) if r % 2 == 0 else list(urls)[::-1]
+                for who in order:
+                    got = wrk(urls[who].format(name), path, headers, 8, seconds)
+                    res[who].append(got["rps"] * BIG)
+            out[name] = res
+    return out
+
+
+def paired_report(paired: dict[str, dict[str, list[float]]]) -> None:
+    print(f"\n### Paired rounds: {BIG:,}-row binary requests against the in-process ONNX rate\n")
+    print(
+        "| model | round | in-process rows/s | modelbay rows/s | floor without ASGI rows/s | modelbay / in-process | floor / in-process | modelbay / floor |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for m, res in paired.items():
+        for i, (lim, ours, bare) in enumerate(
+            zip(res["limit"], res["modelbay"], res["floor"], strict=True)
+        ):
+            print(
+                f"| {m} | {i + 1} | {lim:,.0f} | {ours:,.0f} | {bare:,.0f} | "
+                f"{ours / lim:.0%} | {bare / lim:.0%} | {ours / bare:.0%} |"
+            )
+    print()
+    for m, res in paired.items():
+        ratios = sorted(o / lim for o, lim in zip(res["modelbay"], res["limit"], strict=True))
+        floors = sorted(b / lim for b, lim in zip(res["floor"], res["limit"], strict=True))
+        print(
+            f"- {m}, {BIG:,}-row binary rows/s vs in-process ONNX rows/s, paired: median "
+            f"{statistics.median(ratios):.0%} of {len(ratios)} rounds ({ratios[0]:.0%} to "
+            f"{ratios[-1]:.0%}; target >= 50%); the floor without ASGI: median "
+            f"{statistics.median(floors):.0%}"
+        )
+
+
 def export(models: dict[str, Any], tmp: Path) -> dict[str, Path]:
     """The same fitted models, as joblib files the other servers can load (bench only)."""
     import joblib
@@ -613,6 +699,9 @@ def main() -> None:
     parser.add_argument(
         "--competitors", default="mlflow,bentoml,mlserver", help="comma list, or 'none'"
     )
+    parser.add_argument(
+        "--paired-rounds", type=int, default=5, help="rounds of the paired 1,000-row measure"
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "serve.json")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -626,6 +715,11 @@ def main() -> None:
         limits = in_process(models, x, home)
         served = modelbay_runs(home, bodies, conns, args.duration, tmp)
         served.update(floor_runs(home, models, bodies, conns, args.duration, tmp))
+        paired = (
+            paired_rounds(home, models, bodies, args.paired_rounds, args.duration, tmp)
+            if args.paired_rounds > 0
+            else {}
+        )
         files = export(models, tmp)
         for name in [c for c in args.competitors.split(",") if c and c != "none"]:
             try:
@@ -637,8 +731,12 @@ def main() -> None:
         again = in_process(models, x, home)
         limits = {m: {k: max(v, again[m][k]) for k, v in r.items()} for m, r in limits.items()}
         report(limits, served, conns)
+        if paired:
+            paired_report(paired)
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"limits": limits, "served": served}, indent=2))
+        args.json.write_text(
+            json.dumps({"limits": limits, "served": served, "paired": paired}, indent=2)
+        )
 
 
 if __name__ == "__main__":
