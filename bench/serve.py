@@ -402,14 +402,9 @@ FLOOR = "floor: uvicorn + ONNX Runtime, nothing else"
 FLOOR_RAW = "floor without ASGI: httptools protocol + ONNX Runtime"
 
 
-def floor_runs(
-    home: Path, models: dict[str, Any], bodies: Any, conns: list[int], seconds: float, tmp: Path
-) -> dict[str, Any]:
-    """The same graphs behind ``bench/floor_app.py`` (no checks, batching, metrics or log)
-    under uvicorn, and behind ``bench/floor_raw.py`` (the same without ASGI), each with as
-    many workers as ``modelbay serve`` starts: what is left is HTTP and the model."""
+def write_graphs(home: Path, models: dict[str, Any], tmp: Path) -> dict[str, str]:
+    """The registered ONNX graph of each model, written to ``tmp``: model name -> path."""
     from modelbay.registry.home import Registry
-    from modelbay.settings import auto_workers
 
     graphs = {}
     with Registry(home=home) as reg:
@@ -417,8 +412,19 @@ def floor_runs(
             path = tmp / f"{name}.onnx"
             path.write_bytes(reg.models.load_object(predictor.version, "onnx"))
             graphs[name] = str(path)
+    return graphs
+
+
+def floor_runs(
+    home: Path, models: dict[str, Any], bodies: Any, conns: list[int], seconds: float, tmp: Path
+) -> dict[str, Any]:
+    """The same graphs behind ``bench/floor_app.py`` (no checks, batching, metrics or log)
+    under uvicorn, and behind ``bench/floor_raw.py`` (the same without ASGI), each with as
+    many workers as ``modelbay serve`` starts: what is left is HTTP and the model."""
+    from modelbay.settings import auto_workers
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-    env["BENCH_FLOOR_GRAPHS"] = json.dumps(graphs)
+    env["BENCH_FLOOR_GRAPHS"] = json.dumps(write_graphs(home, models, tmp))
     workers = str(auto_workers())
     binary = {"1": bodies["v2-binary"]["1"], str(BIG): bodies["v2-binary"][str(BIG)]}
     out = {}
@@ -443,17 +449,13 @@ def paired_rounds(
     load (their order alternating), each server idle while the other is loaded."""
     import onnxruntime as ort
 
-    from modelbay.registry.home import Registry
     from modelbay.settings import auto_workers
 
-    graphs, sessions = {}, {}
-    with Registry(home=home) as reg:
-        for name, predictor in models.items():
-            raw = reg.models.load_object(predictor.version, "onnx")
-            path = tmp / f"{name}.onnx"
-            path.write_bytes(raw)
-            graphs[name] = str(path)
-            sessions[name] = ort.InferenceSession(raw, providers=["CPUExecutionProvider"])
+    graphs = write_graphs(home, models, tmp)
+    sessions = {
+        name: ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        for name, path in graphs.items()
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env["MODELBAY_HOME"] = str(home)
     env["BENCH_FLOOR_GRAPHS"] = json.dumps(graphs)
