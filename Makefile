@@ -8,7 +8,7 @@ EXTRAS ?= dev,text
 TORCH ?= torch==2.13.0
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-auth bench-monitor bench-text clean install
+.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-layers bench-auth bench-monitor bench-text clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(STAMP)
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/serve.py
+
+## What each layer of the inference path costs a 1,000-row binary request, in process.
+bench-layers: $(STAMP)
+	$(BIN)/python bench/layers.py
 
 ## What API keys cost: served req/s with auth off and on, same model, same run.
 bench-auth: $(STAMP)
