@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from serve import build_models, write_bodies, wrk
+from serve import build_models, clean_env, write_bodies, wrk
 
 __all__ = [
     "Runs",
@@ -67,7 +67,7 @@ def one_model(tmp: Path) -> tuple[Path, Path, dict[str, str], dict[str, str]]:
     home = tmp / "home"
     _, x = build_models(home)
     body, headers = write_bodies(tmp, x)["v2-json"]["1"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env = clean_env()
     env["MODELBAY_HOME"] = str(home)
     env["PYTHONHASHSEED"] = (
         "0"  # the same hashing in every server: one less difference between them

@@ -76,6 +76,22 @@ class Transport(asyncio.Transport):
         pass
 
 
+def request_headers(body: bytes, head: int) -> dict[bytes, bytes]:
+    """The headers of the binary v2 request ``body`` (its JSON part ``head`` bytes long)."""
+    return {
+        b"host": b"bench",
+        b"content-type": b"application/octet-stream",
+        b"inference-header-content-length": str(head).encode(),
+        b"content-length": str(len(body)).encode(),
+    }
+
+
+def http_request(body: bytes, head: int) -> bytes:
+    """The whole HTTP/1.1 request, as a client sends it to both protocols."""
+    lines = b"".join(b"%s: %s\r\n" % kv for kv in request_headers(body, head).items())
+    return b"POST /v2/models/logistic/infer HTTP/1.1\r\n" + lines + b"\r\n" + body
+
+
 async def timed(fn: Callable[[], Awaitable[Any]], rounds: int, per: int = 500) -> list[float]:
     for _ in range(per * 2):
         await fn()
@@ -109,16 +125,8 @@ async def layers(home: Path, body: bytes, head: int, rounds: int, log: bool) -> 
     plane = app.plane
     route, params, _ = match("POST", "/v2/models/logistic/infer")
     assert route is not None
-    headers = {
-        b"host": b"bench",
-        b"content-type": b"application/octet-stream",
-        b"inference-header-content-length": str(head).encode(),
-        b"content-length": str(len(body)).encode(),
-    }
-    request = b"POST /v2/models/logistic/infer HTTP/1.1\r\n" + b"".join(
-        b"%s: %s\r\n" % kv for kv in headers.items()
-    )
-    request += b"\r\n" + body
+    headers = request_headers(body, head)
+    request = http_request(body, head)
     protocol = InferenceProtocol(config, server.server_state, {}, asyncio.get_running_loop())
     transport = Transport()
     protocol.connection_made(transport)
@@ -158,10 +166,7 @@ def floor(body: bytes, head: int, graph: str, rounds: int) -> list[float]:
     os.environ["BENCH_FLOOR_GRAPHS"] = json.dumps({"logistic": graph})
     from floor_raw import Protocol
 
-    request = (
-        b"POST /v2/models/logistic/infer HTTP/1.1\r\ncontent-type: application/octet-stream\r\n"
-        b"inference-header-content-length: %d\r\ncontent-length: %d\r\n\r\n" % (head, len(body))
-    ) + body
+    request = http_request(body, head)
     transport = Transport()
     protocol = Protocol()
     protocol.connection_made(transport)

@@ -107,6 +107,11 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) ->
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without its MODELBAY_* settings, for a server to start in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+
+
 @contextmanager
 def server(
     argv: list[str], ready: str, cwd: Path, env: dict[str, str], log: Path
@@ -375,7 +380,7 @@ def modelbay_runs(
     home: Path, bodies: Any, conns: list[int], seconds: float, tmp: Path
 ) -> dict[str, Any]:
     port, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env = clean_env()
     env["MODELBAY_HOME"] = str(home)
     out = {}
     argv = [str(BIN / "modelbay"), "serve", "--port", str(port), "--grpc-port", str(grpc_port)]
@@ -423,7 +428,7 @@ def floor_runs(
     many workers as ``modelbay serve`` starts: what is left is HTTP and the model."""
     from modelbay.settings import auto_workers
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env = clean_env()
     env["BENCH_FLOOR_GRAPHS"] = json.dumps(write_graphs(home, models, tmp))
     workers = str(auto_workers())
     binary = {"1": bodies["v2-binary"]["1"], str(BIG): bodies["v2-binary"][str(BIG)]}
@@ -456,7 +461,7 @@ def paired_rounds(
         name: ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         for name, path in graphs.items()
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env = clean_env()
     env["MODELBAY_HOME"] = str(home)
     env["BENCH_FLOOR_GRAPHS"] = json.dumps(graphs)
     ours, floor = free_port(), free_port()
@@ -467,16 +472,14 @@ def paired_rounds(
         "floor": f"http://127.0.0.1:{floor}/v2/models/{{}}/infer",
     }
     path, headers = bodies["v2-binary"][str(BIG)]
-    rows = np.frombuffer(
-        path.read_bytes()[int(headers["Inference-Header-Content-Length"]) :], "<f4"
-    )
+    raw = path.read_bytes()[int(headers["Inference-Header-Content-Length"]) :]
+    x = np.frombuffer(raw, "<f4").reshape(BIG, -1).copy()  # the rows the requests carry
     out: dict[str, dict[str, list[float]]] = {}
     with (
         server(mine, f"http://127.0.0.1:{ours}/v2/health/ready", tmp, env, tmp / "paired.log"),
         server(bare, f"http://127.0.0.1:{floor}/", tmp, env, tmp / "paired-floor.log"),
     ):
         for name, sess in sessions.items():
-            x = rows.reshape(BIG, -1).copy()
             for url in urls.values():  # each worker loads the model on its first request
                 wrk(url.format(name), path, headers, 16, 1)
             res: dict[str, list[float]] = {"limit": [], "modelbay": [], "floor": []}

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from serve import free_port, run_wrk, server
+from serve import clean_env, free_port, run_wrk, server
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -143,7 +143,7 @@ def main() -> None:
     p.add_argument("--connections", default="1,16,64")
     args = p.parse_args()
     conns = [int(c) for c in args.connections.split(",")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env = clean_env()
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     texts = sentences()
     with tempfile.TemporaryDirectory(prefix="bench-text-") as tmp_name:

@@ -172,7 +172,7 @@ class PredictionLog:
         the writer then spent 13.6 us of CPU an entry, against 8.4 with full batches."""
         done = 0
         pending = len(self._queue)
-        while pending > 0 and self._queue:
+        while pending > 0 and self._queue:  # a flush called meanwhile may have taken some
             n = min(self.batch, pending, len(self._queue))
             pending -= n
             entries = [self._queue.popleft() for _ in range(n)]
