@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import uvicorn
 from modelbay import Bay, Settings
 from modelbay.api.app import create_app
 from modelbay.api.protocol import FastCycle, InferenceProtocol, _CarryOn
+from modelbay.monitor.predlog import logged
 from modelbay.serve.codec import binary_request
 from tests.e2e.servers import free_port
 
@@ -411,6 +413,23 @@ def test_the_fast_path_keeps_keys_and_time_limits(
             assert c.read()[0] == 200
     finally:
         serve_bay.deployments.delete("slow-forest-p")
+
+
+def test_with_keys_off_the_fast_path_logs_its_requests_as_anonymous(
+    serve_home: Path, serve_bay: Bay, rows: np.ndarray
+) -> None:
+    """Keys off, the fast path checks and sets no principal (each request's context holds
+    the anonymous default): the request is still answered and logged, as "anonymous"."""
+    since = datetime.now(UTC)
+    settings = Settings(home=serve_home, auth=False, log_sample=1.0)
+    with serving(settings) as (port, srv), connect(port) as c:
+        c.send(infer_binary("/v2/models/bc-logistic/infer", *binary(rows[:3])))
+        assert len(labels(c.read())) == 3
+        assert cycle_kind(srv) == {"FastCycle"}
+    # the server flushed its log on the way out
+    with serve_bay.db.session() as s:
+        found = [e for e in logged(s, "bc-logistic", since) if e.rows == 3]
+    assert [e.actor for e in found] == ["anonymous"]
 
 
 def test_a_request_in_flight_at_shutdown_is_answered(serve_home: Path, rows: np.ndarray) -> None:
