@@ -210,6 +210,8 @@ def test_short_calls_run_on_the_loop_once_they_are_known_to_be_short() -> None:
     """With one CPU a process gains nothing from a model thread: a call known to be short
     runs on the event loop. The first call, of unknown length, goes to a thread."""
     call = Where()
+    call(frame(0), False)  # a first call in a fresh process can take 1 ms: pandas warms up
+    call.threads.clear()
     loop_thread = _calls_one_by_one(call, inline_max_ms=1.0)
     assert call.threads[0] != loop_thread
     assert call.threads[1:] == [loop_thread] * 4
@@ -240,6 +242,33 @@ def test_a_large_call_is_expected_to_take_longer_than_the_small_ones_before_it()
     loop_thread = run(main())
     assert call.threads[4:6] == [loop_thread] * 2  # 0.1 ms: short
     assert call.threads[6] != loop_thread  # 100,000 rows at 0.1 ms / 64 rows: 156 ms expected
+
+
+class Stalls(Where):
+    """A model call of no work whose calls take ``stalls[i]`` seconds (a call the OS preempted,
+    or a model that really is slow); the calls past the list take nothing."""
+
+    def __init__(self, stalls: list[float]) -> None:
+        super().__init__()
+        self.stalls = stalls
+
+    def __call__(self, rows: pd.DataFrame, proba: bool) -> Outputs:
+        n = len(self.threads)
+        self.seconds = self.stalls[n] if n < len(self.stalls) else 0.0
+        return super().__call__(rows, proba)
+
+
+def test_one_stalled_call_does_not_send_the_short_ones_after_it_to_a_thread() -> None:
+    """A busy machine preempts a call now and then: the expectation learnt from it moves
+    little, and the calls after it stay on the loop; a model slow on every call is still
+    learnt as slow, and its calls go to a thread."""
+    stalled = Stalls([0.0] * 5 + [0.03])  # a 30 ms stall after five short calls
+    loop_thread = _calls_one_by_one(stalled, inline_max_ms=1.0, n=12)
+    assert stalled.threads[1:6] == [loop_thread] * 5
+    assert stalled.threads[6:] == [loop_thread] * 6, "a short call went to a thread"
+    slow = Stalls([0.0] * 5 + [0.005] * 40)  # from the sixth call on, 5 ms every call
+    loop_thread = _calls_one_by_one(slow, inline_max_ms=1.0, n=45)
+    assert loop_thread not in slow.threads[-10:]
 
 
 def column(*xs: float) -> np.ndarray:

@@ -12,7 +12,8 @@ a call expected to take less than that runs on the event loop itself: a hop to a
 thread and back costs more than such a call (a wake-up, two context switches and a GIL
 hand-over each way). There a request of 256 rows or more that finds the batcher idle is
 called by its own task, without the queue. The expectation is learnt from the calls made,
-each timed where it runs (a call in a model thread, without the hop back to the loop). A batch
+each timed where it runs (a call in a model thread, without the hop back to the loop); one
+call that stalls (the OS preempted it) moves the expectation by 60% at most. A batch
 forms when a call can start, so it holds everything that queued during the last
 call; when several slots are free it takes its share of the queue, not all of it.
 Results are split back in order. If a merged call fails, each request is retried
@@ -185,7 +186,13 @@ class Batcher:
         # per row of at least _ROWS_FLOOR, so that the fixed cost of a small call does not
         # promise cheap large ones (it errs towards the thread)
         row_s = seconds / max(rows, _ROWS_FLOOR)
-        self._row_s = row_s if self._row_s is None else 0.8 * self._row_s + 0.2 * row_s
+        if self._row_s is None:
+            self._row_s = row_s
+        else:
+            # a call the OS preempted (a busy machine) took longer than its work: one such
+            # call moves the expectation by 60% at most, where it used to send the calls that
+            # followed to a thread, their hop and GIL hand-overs, until it decayed
+            self._row_s = 0.8 * self._row_s + 0.2 * min(row_s, 4.0 * self._row_s)
 
     def _drain(self, batch: list[_Item], rows: int, cap: int) -> int:
         added = 0
