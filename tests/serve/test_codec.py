@@ -220,3 +220,5 @@ def test_a_binary_request_decodes_to_its_rows() -> None:
     assert tensor.datatype == "FP32" and tensor.shape == [4, 3]
     np.testing.assert_array_equal(tensor.data.reshape(4, 3), rows.astype(np.float32))
     assert req.binary_outputs == {"predict"}
+    both = decode_request(*binary_request(rows, proba=True))
+    assert both.binary_outputs == {"predict", "predict_proba"}

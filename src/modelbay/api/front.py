@@ -187,8 +187,9 @@ class Front:
         query: bytes,
     ) -> Reply:
         if not route.public and self.gate.enabled:
-            # with keys off every request is the anonymous admin, which is what the
-            # principal and actor context variables hold by default: nothing to check or set
+            # with keys off every request is the anonymous admin: the principal context
+            # variable holds it by default, and the prediction log reads an unset actor as
+            # "anonymous" (nothing on this path writes the audit log): nothing to check or set
             await self._admit(route, params, headers, route.method)
         media = self._check_media(route, headers)
         self._check_depth(route, headers, body, media)

@@ -73,16 +73,20 @@ class InferRequest:
     all_binary: bool = False
 
 
-def binary_request(rows: np.ndarray, name: str = "input-0") -> tuple[bytes, int]:
+def binary_request(
+    rows: np.ndarray, name: str = "input-0", *, proba: bool = False
+) -> tuple[bytes, int]:
     """A v2 request for one ``[n, d]`` FP32 tensor in the binary extension, asking for the
-    labels as binary too (what Triton's clients send): the body, and the length of its
-    JSON header (the ``Inference-Header-Content-Length`` value)."""
+    labels (and with ``proba`` the probabilities) as binary too (what Triton's clients send):
+    the body, and the length of its JSON header (the ``Inference-Header-Content-Length``
+    value)."""
     raw = np.ascontiguousarray(rows, dtype="<f4").tobytes()
     tensor = {"name": name, "shape": list(rows.shape), "datatype": "FP32"}
+    wanted = ["predict", "predict_proba"] if proba else ["predict"]
     head = orjson.dumps(
         {
             "inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}],
-            "outputs": [{"name": "predict", "parameters": {"binary_data": True}}],
+            "outputs": [{"name": n, "parameters": {"binary_data": True}} for n in wanted],
         }
     )
     return head + raw, len(head)
