@@ -188,11 +188,15 @@ class Batcher:
         row_s = seconds / max(rows, _ROWS_FLOOR)
         if self._row_s is None:
             self._row_s = row_s
-        else:
+        elif row_s >= self._row_s:
             # a call the OS preempted (a busy machine) took longer than its work: one such
             # call moves the expectation by 60% at most, where it used to send the calls that
             # followed to a thread, their hop and GIL hand-overs, until it decayed
             self._row_s = 0.8 * self._row_s + 0.2 * min(row_s, 4.0 * self._row_s)
+        else:
+            # a busy machine only ever adds time, so a shorter call is the better witness: it
+            # halves the distance (a cold or preempted first call is forgotten in a few calls)
+            self._row_s = 0.5 * (self._row_s + row_s)
 
     def _drain(self, batch: list[_Item], rows: int, cap: int) -> int:
         added = 0
