@@ -42,16 +42,15 @@ def add_feedback(db: Database, items: list[dict[str, Any]]) -> int:
         if not all(v is None or isinstance(v, str | int | float | bool) for v in values):
             raise SchemaError(f"feedback[{i}]: 'truth' must be a value or a list of values")
         rows.append({"request_id": item["request_id"][:64], "at": now, "truth": values})
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    # one statement for the whole call (an upsert a row compiled 10,000 statements: seconds);
+    # a request named twice in one call keeps its last answer, as across calls
+    latest = list({row["request_id"]: row for row in rows}.values())
+    stmt = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(FeedbackRow)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["request_id"], set_={"truth": stmt.excluded.truth, "at": stmt.excluded.at}
+    )
     with db.session() as s:
-        for row in rows:
-            stmt = insert(FeedbackRow).values(**row)
-            s.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["request_id"],
-                    set_={"truth": stmt.excluded.truth, "at": stmt.excluded.at},
-                )
-            )
+        s.execute(upsert, latest)
     return len(rows)
 
 
