@@ -44,7 +44,11 @@ def test_quickstart_command(tmp_path: Path) -> None:
     with Bay(home=home) as bay:
         v = bay.models.get("breast-cancer@champion")
         assert v.metrics["holdout"]["accuracy"] > 0.9
-        assert len(bay.runs.get(v.lineage["training_run"]).trials) == 25
+        run = bay.runs.get(v.lineage["training_run"])
+        # 25 trials, or fewer when the search hit quickstart's 90 s budget (a loaded machine)
+        assert run.finished_at is not None
+        spent = (run.finished_at - run.started_at).total_seconds()
+        assert len(run.trials) == 25 or (len(run.trials) >= 5 and spent >= 90), spent
 
 
 def test_a_crash_inside_register_leaves_the_registry_consistent(tmp_path: Path) -> None:

@@ -109,14 +109,19 @@ def test_an_expired_key_stops_working_in_every_worker(server: str, row: dict[str
 def test_a_rate_limit_holds_across_workers_under_concurrent_load(
     server: str, row: dict[str, float]
 ) -> None:
-    _, token = new_key(server, name="limited", scopes=["predict"], rate="20/s", burst=20)
+    _, token = new_key(server, name="limited", scopes=["predict"], rate="10/s", burst=10)
     counts = {"ok": 0, "limited": 0, "other": 0}
     retry_after: set[str] = set()
     lock = threading.Lock()
-    stop = time.monotonic() + 2.0
+    started = time.monotonic()
+
+    def going() -> bool:  # 2 s at least, and until the limit bit (a slow machine sends less)
+        spent = time.monotonic() - started
+        with lock:
+            return spent < 2.0 or (counts["limited"] == 0 and spent < 30.0)
 
     def hammer() -> None:
-        while time.monotonic() < stop:
+        while going():
             with httpx.Client(base_url=server) as c:  # new connections: both workers take some
                 r = c.post("/v2/models/bc/infer", json=body(row), headers=auth(token))
             with lock:
@@ -128,7 +133,6 @@ def test_a_rate_limit_holds_across_workers_under_concurrent_load(
                 else:
                     counts["other"] += 1
 
-    started = time.monotonic()
     threads = [threading.Thread(target=hammer) for _ in range(8)]
     for t in threads:
         t.start()
@@ -137,7 +141,7 @@ def test_a_rate_limit_holds_across_workers_under_concurrent_load(
     elapsed = time.monotonic() - started
     assert counts["other"] == 0
     assert counts["limited"] > 0 and retry_after == {"1"}
-    assert 20 <= counts["ok"] <= 20 + 20 * elapsed + 2, (counts, elapsed)
+    assert 10 <= counts["ok"] <= 10 + 10 * elapsed + 2, (counts, elapsed)
     time.sleep(1.2)  # counts reach the registry each second
     usage = httpx.get(f"{server}/api/keys/limited", headers=auth(ADMIN)).json()["usage"]
     assert sum(usage.values()) >= counts["ok"]
