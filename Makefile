@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= dev,text
 TORCH ?= torch==2.13.0
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# two pytest workers: half the suite's time is spent waiting on servers and subprocesses
+TEST_WORKERS ?= 2
 
 .PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-layers bench-auth bench-monitor bench-text clean install
 
@@ -29,7 +31,7 @@ quickstart: $(STAMP)
 
 ## Set up, then lint, type-check and run every test (SQLite and PostgreSQL).
 test: $(STAMP) check
-	MODELBAY_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider
+	MODELBAY_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
 
 check: lint typecheck
 

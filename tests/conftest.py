@@ -18,6 +18,28 @@ from modelbay.registry.keys import generate_master_key
 PG_URL = os.environ.get("MODELBAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+# -- parallel runs (`make test` uses pytest-xdist with `--dist loadgroup`) ---------------------
+# One group per module, so a module's fixtures (its server, its home) are built once; the text
+# modules share one group, as their session fixture imports MiniLM and trains on it. The README
+# tests only start subprocesses, so each is a group of its own. The longest groups go first (the
+# longest-first rule), so the two workers finish near together.
+LONGEST_FIRST = ("text", "tests/text/test_readme_text.py", "tests/test_readme.py")
+
+
+def _group(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/text/") and path != "tests/text/test_readme_text.py":
+        return "text"
+    return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item.nodeid)))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item.nodeid), len(rank)))  # stable
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's ~/.modelbay or MODELBAY_* variables."""
