@@ -23,6 +23,21 @@ def test_importing_modelbay_loads_no_training_code() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_cli_starts_without_scikit_learn_torch_or_onnx_runtime() -> None:
+    """Registry commands (`models list`, `alias set`, `keys create`) need none of them: each
+    costs a second or more of start-up, every time a command runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, modelbay, modelbay.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'torch', 'onnxruntime'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert modelbay.Preprocessing.from_any(None) is not None  # still there, when asked for
+
+
 def test_every_exported_error_derives_from_the_root() -> None:
     for name in modelbay.__all__:
         obj = getattr(modelbay, name)

@@ -4,9 +4,10 @@ The public surface is small: :class:`Bay` is the core API, :class:`Settings` its
 configuration, and the error family lives in :mod:`modelbay.errors`.
 """
 
+from typing import TYPE_CHECKING
+
 from modelbay.bay import Bay
 from modelbay.client import Client
-from modelbay.data.preprocess import Preprocessing
 from modelbay.errors import (
     AccessError,
     ConfigError,
@@ -31,6 +32,10 @@ from modelbay.registry.predictor import Predictor
 from modelbay.registry.records import Dataset, Model, ModelVersion, TrainingRun
 from modelbay.registry.refs import ModelRef
 from modelbay.settings import Settings
+
+if TYPE_CHECKING:
+    from modelbay.data.preprocess import Preprocessing
+    from modelbay.train.trainer import Progress
 
 __version__ = "0.1.0"
 
@@ -68,9 +73,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # Progress lives with the training code, which a serving process never imports.
+    # Progress lives with the training code, which a serving process never imports; and
+    # Preprocessing imports scikit-learn (over a second), which `modelbay models list` and other
+    # registry commands do not need.
     if name == "Progress":
         from modelbay.train.trainer import Progress
 
         return Progress
+    if name == "Preprocessing":
+        from modelbay.data.preprocess import Preprocessing
+
+        return Preprocessing
     raise AttributeError(f"module 'modelbay' has no attribute {name!r}")

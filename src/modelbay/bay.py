@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from modelbay.data.preprocess import Preprocessing
 from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.home import Registry
 from modelbay.registry.models import Draft
@@ -19,6 +18,7 @@ from modelbay.registry.records import Dataset, ModelVersion
 from modelbay.registry.refs import ModelRef, check_name
 
 if TYPE_CHECKING:  # training code loads only when something trains, never in a server
+    from modelbay.data.preprocess import Preprocessing
     from modelbay.monitor.service import Monitor
     from modelbay.optimize.optimizer import OptimizeOutcome
     from modelbay.security.keys import KeyCatalog
@@ -82,6 +82,7 @@ class Bay(Registry):
         A model's first version also becomes its ``champion``; later versions move
         only the aliases named in ``aliases``.
         """
+        from modelbay.data.preprocess import Preprocessing
         from modelbay.train.trainer import TrainSpec
 
         spec = TrainSpec(

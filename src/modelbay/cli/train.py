@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,9 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from modelbay.bay import Bay
 from modelbay.cli.common import console_for, fmt, metric_line, open_bay, table
-from modelbay.data.preprocess import Preprocessing
 from modelbay.registry.records import ModelVersion
-from modelbay.train.trainer import Progress as TrainProgress
+
+if TYPE_CHECKING:  # training code (scikit-learn) loads when a command trains, not at start-up
+    from modelbay.train.trainer import Progress as TrainProgress
 
 __all__ = ["train", "train_with_progress", "trials_table"]
 
@@ -170,6 +171,8 @@ def train(
             )
             report(console, version)
         return
+    from modelbay.data.preprocess import Preprocessing
+
     prep = Preprocessing.from_any(
         {
             "impute_numeric": impute_numeric,
