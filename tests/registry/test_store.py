@@ -110,3 +110,32 @@ def test_datasets_are_sealed_too(sqlite_bay: Bay, cancer: pd.DataFrame) -> None:
     raw = path.read_bytes()
     assert b"PAR1" not in raw and b"mean radius" not in raw
     pd.testing.assert_frame_equal(sqlite_bay.datasets.load(ds), cancer)
+
+
+def test_an_iterative_imputer_loads_in_a_process_that_imported_skops_first(
+    tmp_path: Path, iris: pd.DataFrame
+) -> None:
+    """skops trusts IterativeImputer only after sklearn's experimental switch is imported; a
+    server or CLI that imports skops before the preprocessing code must load it all the same."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "bay"
+    with Bay(home=home) as bay:
+        prep = {"impute_numeric": "iterative"}
+        v = bay.train(
+            iris, "species", name="it", algorithm="svm", trials=1, cv=2, preprocessing=prep
+        )
+        expected = bay.load(v.ref).predict(iris.drop(columns="species").head(5)).tolist()
+    code = (
+        "import sys, skops.io, pandas as pd; from modelbay import Bay\n"
+        "assert 'sklearn.experimental.enable_iterative_imputer' not in sys.modules\n"
+        "import io; rows = pd.read_json(io.StringIO(sys.stdin.read()), orient='split')\n"
+        f"with Bay(home={str(home)!r}) as bay: print(bay.load('it@champion').predict(rows).tolist())"
+    )
+    rows = iris.drop(columns="species").head(5).to_json(orient="split")
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=rows, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(expected)
