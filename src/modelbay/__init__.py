@@ -4,7 +4,7 @@ The public surface is small: :class:`Bay` is the core API, :class:`Settings` its
 configuration, and the error family lives in :mod:`modelbay.errors`.
 """
 
-from typing import TYPE_CHECKING
+import typing
 
 from modelbay.bay import Bay
 from modelbay.client import Client
@@ -33,7 +33,7 @@ from modelbay.registry.records import Dataset, Model, ModelVersion, TrainingRun
 from modelbay.registry.refs import ModelRef
 from modelbay.settings import Settings
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from modelbay.data.preprocess import Preprocessing
     from modelbay.train.trainer import Progress
 
