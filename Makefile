@@ -31,7 +31,7 @@ quickstart: $(STAMP)
 
 ## Set up, then lint, type-check and run every test (SQLite and PostgreSQL).
 test: $(STAMP) check
-	MODELBAY_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
+	MODELBAY_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 check: lint typecheck
 

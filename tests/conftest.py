@@ -18,26 +18,21 @@ from modelbay.registry.keys import generate_master_key
 PG_URL = os.environ.get("MODELBAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-# -- parallel runs (`make test` uses pytest-xdist with `--dist loadgroup`) ---------------------
-# One group per module, so a module's fixtures (its server, its home) are built once; the text
-# modules share one group, as their session fixture imports MiniLM and trains on it. The README
-# tests only start subprocesses, so each is a group of its own. The longest groups go first (the
-# longest-first rule), so the two workers finish near together.
-LONGEST_FIRST = ("text", "tests/text/test_readme_text.py", "tests/test_readme.py")
+# -- parallel runs (`make test` uses pytest-xdist with `--dist loadfile`) ----------------------
+# A module runs whole on one worker, so its fixtures (its server, its home) are built once. The
+# longest modules go first (the longest-first rule), so the two workers finish near together.
+# (Not `--dist loadgroup`: xdist 3.8 renames nodeids for it in a way pytest 9.2 ignores, so every
+# test became a group of its own and modules were split across workers.)
+LONGEST_FIRST = ("tests/text/", "tests/test_readme.py", "tests/e2e/test_schemathesis.py")
 
 
-def _group(nodeid: str) -> str:
-    path = nodeid.split("::", 1)[0]
-    if path.startswith("tests/text/") and path != "tests/text/test_readme_text.py":
-        return "text"
-    return path
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return next((i for i, p in enumerate(LONGEST_FIRST) if path.startswith(p)), len(LONGEST_FIRST))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item.nodeid)))
-    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item.nodeid), len(rank)))  # stable
+    items.sort(key=_rank)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(autouse=True)

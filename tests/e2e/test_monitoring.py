@@ -262,7 +262,7 @@ def test_metrics_parse_and_agree_with_the_requests_sent(
     # a drift check sets the drift gauges in the worker that answers it (the log of the drift
     # test above is still in the window); the quality gauge is from the feedback test's check
     moved = httpx.get(f"{server}/api/monitor/churn-shifted/drift?window=1h", headers=H)
-    assert moved.status_code == 200 and "age" in moved.json()["drifted"]
+    assert moved.status_code == 200 and "age" in moved.json()["drifted"], moved.text
     time.sleep(1.5)  # each worker publishes its values every second
     text = httpx.get(f"{server}/metrics", headers=H).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
