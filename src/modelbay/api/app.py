@@ -159,5 +159,12 @@ def _no_native_telemetry() -> dict[str, Any]:
 
 
 def create_app_from_env() -> Front:
-    """The factory uvicorn's workers call (``modelbay serve``): settings from MODELBAY_*."""
+    """The factory uvicorn's workers call (``modelbay serve``): settings from MODELBAY_*.
+
+    A worker imports the model libraries (ONNX Runtime; skops, which brings scikit-learn)
+    before it takes requests: `import modelbay` leaves them out so that the CLI starts fast,
+    and the first request for a model, or the first upload, should not pay for them."""
+    import onnxruntime  # noqa: F401
+    import skops.io  # noqa: F401
+
     return create_app(Settings())
