@@ -4,6 +4,7 @@ The public surface is small: :class:`Bay` is the core API, :class:`Settings` its
 configuration, and the error family lives in :mod:`modelbay.errors`.
 """
 
+import importlib
 import typing
 
 from modelbay.bay import Bay
@@ -72,16 +73,13 @@ __all__ = [
 ]
 
 
+# names that load their module when first asked for: Progress lives with the training code,
+# which a serving process never imports; Preprocessing imports scikit-learn (over a second),
+# which `modelbay models list` and other registry commands do not need
+_LAZY = {"Progress": "modelbay.train.trainer", "Preprocessing": "modelbay.data.preprocess"}
+
+
 def __getattr__(name: str) -> object:
-    # Progress lives with the training code, which a serving process never imports; and
-    # Preprocessing imports scikit-learn (over a second), which `modelbay models list` and other
-    # registry commands do not need.
-    if name == "Progress":
-        from modelbay.train.trainer import Progress
-
-        return Progress
-    if name == "Preprocessing":
-        from modelbay.data.preprocess import Preprocessing
-
-        return Preprocessing
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'modelbay' has no attribute {name!r}")
