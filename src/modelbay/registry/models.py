@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from modelbay.data.signature import Signature
 from modelbay.errors import ConflictError, NotFoundError, ValidationError
@@ -304,20 +304,26 @@ class ModelCatalog:
             return _version_record(row, model.name, aliases, self._artifacts(s, row))
 
     def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first, in three statements however many there
+        are (the model, its aliases, its versions joined to their further artifacts)."""
         check_name(name)
         with self._db.session() as s:
             model = self._model_row(s, name)
             aliases = self._aliases_of(s, model.id)
-            rows = s.scalars(
-                select(VersionRow)
+            rows = s.execute(
+                select(VersionRow, VersionArtifactRow)
+                .outerjoin(VersionArtifactRow, VersionArtifactRow.version_id == VersionRow.id)
                 .where(VersionRow.model_id == model.id)
-                .order_by(VersionRow.version)
+                .order_by(VersionRow.version, VersionArtifactRow.role)
             )
+            versions: dict[int, tuple[VersionRow, list[VersionArtifactRow]]] = {}
+            for row, extra in rows:
+                _, extras = versions.setdefault(row.id, (row, []))
+                if extra is not None:
+                    extras.append(extra)
             return [
-                _version_record(
-                    r, name, tuple(sorted(aliases.get(r.id, []))), self._artifacts(s, r)
-                )
-                for r in rows
+                _version_record(r, name, tuple(sorted(aliases.get(r.id, []))), extras)
+                for r, extras in versions.values()
             ]
 
     # -- aliases --------------------------------------------------------------------------
@@ -382,27 +388,35 @@ class ModelCatalog:
             )
 
     def list(self) -> list[Model]:
+        """Every model by name, with its aliases (by name) and latest version, in one
+        statement: a row per alias, the models joined to their newest version numbers."""
+        latest = (
+            select(VersionRow.model_id, func.max(VersionRow.version).label("latest"))
+            .group_by(VersionRow.model_id)
+            .subquery()
+        )
+        target = aliased(VersionRow)
+        query = (
+            select(ModelRow, latest.c.latest, AliasRow.name, target.version)
+            .outerjoin(latest, latest.c.model_id == ModelRow.id)
+            .outerjoin(AliasRow, AliasRow.model_id == ModelRow.id)
+            .outerjoin(target, target.id == AliasRow.version_id)
+            .order_by(ModelRow.name)
+        )
         with self._db.session() as s:
-            out = []
-            for m in s.scalars(select(ModelRow).order_by(ModelRow.name)):
-                versions = {
-                    vid: num
-                    for vid, num in s.execute(
-                        select(VersionRow.id, VersionRow.version).where(VersionRow.model_id == m.id)
-                    )
-                }
-                aliases = {
-                    a.name: versions[a.version_id]
-                    for a in s.scalars(select(AliasRow).where(AliasRow.model_id == m.id))
-                }
-                out.append(
-                    Model(
-                        id=m.id,
-                        name=m.name,
-                        description=m.description,
-                        created_at=m.created_at,
-                        aliases=aliases,
-                        latest_version=max(versions.values(), default=None),
-                    )
+            models: dict[int, tuple[ModelRow, int | None, dict[str, int]]] = {}
+            for m, top, alias, number in s.execute(query):
+                _, _, aliases = models.setdefault(m.id, (m, top, {}))
+                if alias is not None:
+                    aliases[alias] = number
+            return [
+                Model(
+                    id=m.id,
+                    name=m.name,
+                    description=m.description,
+                    created_at=m.created_at,
+                    aliases=dict(sorted(aliases.items())),  # one order on every backend
+                    latest_version=top,
                 )
-            return out
+                for m, top, aliases in models.values()
+            ]
