@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from modelbay import Bay, ConflictError, NotFoundError, ValidationError
+from modelbay import Bay, ConflictError, ModelbayError, NotFoundError, ValidationError
 from modelbay.registry.db import KEYS
 from modelbay.registry.tables import ApiKeyRow
+from modelbay.security.keys import ApiKey
 from modelbay.security.notation import parse_expiry, parse_quota, parse_rate
 
 
@@ -49,6 +51,60 @@ def test_revoke_and_rotate_bump_the_key_counter_and_are_audited(bay: Bay) -> Non
     assert ("key.create", "ok") in actions and ("key.rotate", "ok") in actions
     assert ("key.revoke", "ok") in actions and ("key.rotate", "error") in actions
     assert all(token not in e.detail and token not in e.target for e in bay.audit.list())
+
+
+REFUSE_NEW_KEYS = {  # a database that takes no new key: the INSERT fails inside the database
+    "sqlite": [
+        "CREATE TRIGGER refuse_keys BEFORE INSERT ON api_keys"
+        " BEGIN SELECT RAISE(ABORT, 'no new keys today'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_keys() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'no new keys today'; END $$",
+        "CREATE TRIGGER refuse_keys BEFORE INSERT ON api_keys"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_keys()",
+    ],
+}
+
+
+def assert_untouched(bay: Bay, key: ApiKey, token: str, generation: int) -> None:
+    """The rotation left no trace: the old key still works and is the only one."""
+    assert bay.keys.verify(token) == bay.keys.get(key.id) and bay.keys.get(key.id).active
+    assert [k.id for k in bay.keys.list(include_revoked=True)] == [key.id]
+    assert bay.db.generation(KEYS) == generation
+    assert (bay.audit.list(limit=1)[0].action, bay.audit.list(limit=1)[0].outcome) == (
+        "key.rotate",
+        "error",
+    )
+
+
+def test_a_rotation_the_database_refuses_leaves_the_old_key_valid(bay: Bay) -> None:
+    key, token = bay.keys.create("ci", ["predict"], rate="5/s")
+    with bay.db.session() as s:
+        for statement in REFUSE_NEW_KEYS[bay.db.dialect]:
+            s.execute(text(statement))
+    before = bay.db.generation(KEYS)
+    with pytest.raises(ModelbayError, match="no new keys today"):
+        bay.keys.rotate("ci")
+    assert_untouched(bay, key, token, before)
+    with bay.db.session() as s:
+        s.execute(
+            text("DROP TRIGGER refuse_keys" + (" ON api_keys" * (bay.db.dialect != "sqlite")))
+        )
+    new, new_token = bay.keys.rotate("ci")  # the same call succeeds once the database allows it
+    assert bay.keys.verify(token) is None and bay.keys.verify(new_token) == new
+
+
+def test_a_rotation_whose_new_key_collides_leaves_the_old_key_valid(
+    bay: Bay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, token = bay.keys.create("ci", ["predict"])
+    before = bay.db.generation(KEYS)
+    # fault injection at the random source: the "new" key comes out as the old one again
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _n: token.removeprefix("mbk_"))
+    with pytest.raises(ConflictError, match="registered already"):
+        bay.keys.rotate("ci")
+    assert_untouched(bay, key, token, before)
 
 
 def test_names_are_unique_among_active_keys(bay: Bay) -> None:

@@ -243,6 +243,26 @@ class KeyCatalog:
         expires: datetime | str | None,
         token: str | None,
     ) -> tuple[ApiKey, str]:
+        row, token = self._new_row(
+            name, scopes, models, rate, burst, quota, quota_period, expires, token
+        )
+        with self._db.session() as s:
+            self._insert(s, row)
+            return _record(row), token
+
+    def _new_row(
+        self,
+        name: str,
+        scopes: Any,
+        models: Any,
+        rate: float | str | None,
+        burst: int | None,
+        quota: int | str | None,
+        quota_period: str,
+        expires: datetime | str | None,
+        token: str | None,
+    ) -> tuple[ApiKeyRow, str]:
+        """A checked, unsaved key row and its token (made here unless given)."""
         check_name(name, "key name")
         scope_list, model_list = parse_scopes(scopes), parse_models(models)
         rate_s = parse_rate(rate) if isinstance(rate, str) else (float(rate) if rate else None)
@@ -260,28 +280,31 @@ class KeyCatalog:
         elif len(token) < MIN_TOKEN_LENGTH:
             raise ValidationError(f"a key must be at least {MIN_TOKEN_LENGTH} characters long")
         digest = self.digest(token)
-        with self._db.session() as s:
-            if _active_named(s, name):
-                raise ConflictError(f"an active key named {name!r} exists; revoke or rotate it")
-            if s.get(ApiKeyRow, digest[:16]) is not None:
-                raise ConflictError("that key is registered already")
-            row = ApiKeyRow(
-                id=digest[:16],
-                name=name,
-                hash=digest,
-                prefix=token[:8],
-                scopes=scope_list,
-                models=model_list,
-                rate=rate_s,
-                burst=int(burst) if burst else (max(1, round(rate_s)) if rate_s else None),
-                quota=int(quota) if quota else None,
-                quota_period=quota_period,
-                expires_at=expires_at,
-            )
-            s.add(row)
-            bump_generation(s, KEYS)
-            s.flush()
-            return _record(row), token
+        row = ApiKeyRow(
+            id=digest[:16],
+            name=name,
+            hash=digest,
+            prefix=token[:8],
+            scopes=scope_list,
+            models=model_list,
+            rate=rate_s,
+            burst=int(burst) if burst else (max(1, round(rate_s)) if rate_s else None),
+            quota=int(quota) if quota else None,
+            quota_period=quota_period,
+            expires_at=expires_at,
+        )
+        return row, token
+
+    @staticmethod
+    def _insert(s: Any, row: ApiKeyRow) -> None:
+        """Add a new key row in the caller's transaction, refusing a taken name or key."""
+        if _active_named(s, row.name):
+            raise ConflictError(f"an active key named {row.name!r} exists; revoke or rotate it")
+        if s.get(ApiKeyRow, row.id) is not None:
+            raise ConflictError("that key is registered already")
+        s.add(row)
+        bump_generation(s, KEYS)
+        s.flush()
 
     def revoke(self, ref: str) -> ApiKey:
         """Stop a key (by id or by the name of an active key); servers notice within a second."""
@@ -295,19 +318,18 @@ class KeyCatalog:
             return _record(row)
 
     def rotate(self, ref: str) -> tuple[ApiKey, str]:
-        """Revoke a key and make a new one with the same name, scopes, models and limits."""
-        with self._audit.action("key.rotate", ref) as note:
-            with self._db.session() as s:
-                old = _record(self._find(s, ref))
+        """Revoke a key and make a new one with the same name, scopes, models and limits.
+
+        One transaction: if the new key cannot be made, the old one stays valid."""
+        with self._audit.action("key.rotate", ref) as note, self._db.session() as s:
+            row = self._find(s, ref)
+            old = _record(row)
             if old.revoked_at is not None:
                 raise ConflictError(f"key {old.id} ({old.name}) is revoked; create a new one")
-            with self._db.session() as s:
-                row = s.get(ApiKeyRow, old.id)
-                assert row is not None
-                row.revoked_at = utcnow()
-                bump_generation(s, KEYS)
+            row.revoked_at = utcnow()
+            s.flush()  # the name is free for the new key, in this transaction only
             remaining = old.expires_at - old.created_at if old.expires_at else None
-            key, token = self._create(
+            new, token = self._new_row(
                 old.name,
                 old.scopes,
                 old.models,
@@ -318,8 +340,9 @@ class KeyCatalog:
                 datetime.now(UTC) + remaining if remaining else None,
                 None,
             )
-            note["detail"] = f"id {old.id} -> {key.id}"
-            return key, token
+            self._insert(s, new)  # bumps the key counter once, for both changes
+            note["detail"] = f"id {old.id} -> {new.id}"
+            return _record(new), token
 
     # -- reads -----------------------------------------------------------------------------
     def _find(self, s: Any, ref: str) -> ApiKeyRow:
