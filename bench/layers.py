@@ -31,7 +31,6 @@ import onnxruntime as ort
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve import build_models, write_bodies
 
-os.environ.setdefault("MODELBAY_SERVE_WORKERS", "2")  # one model thread a worker: calls inline
 
 
 def reuse_answers() -> None:
@@ -114,7 +113,10 @@ async def layers(home: Path, body: bytes, head: int, rounds: int, log: bool) -> 
     from modelbay.serve.codec import decode_request
     from modelbay.settings import Settings
 
-    app = create_app(Settings(home=home, auth=False, log_sample=1.0 if log else 0.0))
+    # two workers on two CPUs: one model thread a worker, calls inline
+    app = create_app(
+        Settings(home=home, auth=False, workers=2, log_sample=1.0 if log else 0.0)
+    )
     config = uvicorn.Config(
         app, port=0, http=InferenceProtocol, loop="uvloop", log_level="warning", access_log=False
     )

@@ -61,15 +61,10 @@ def test_a_bad_database_url_is_a_config_error(tmp_path: Path) -> None:
         Bay(home=tmp_path, database_url="nonsense")
 
 
-def test_each_server_worker_gets_its_share_of_the_usable_cpus(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_each_server_worker_gets_its_share_of_the_usable_cpus() -> None:
     from modelbay.settings import usable_cpus, worker_cpus
 
     assert usable_cpus() == len(os.sched_getaffinity(0))
-    monkeypatch.delenv("MODELBAY_SERVE_WORKERS", raising=False)
     assert worker_cpus() == usable_cpus()  # one process: every CPU
-    monkeypatch.setenv("MODELBAY_SERVE_WORKERS", str(usable_cpus()))
-    assert worker_cpus() == 1
-    monkeypatch.setenv("MODELBAY_SERVE_WORKERS", str(4 * usable_cpus()))
-    assert worker_cpus() == 1  # never none
+    assert worker_cpus(usable_cpus()) == 1
+    assert worker_cpus(4 * usable_cpus()) == 1  # never none

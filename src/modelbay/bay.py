@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # training code loads only when something trains, never in a 
     from modelbay.monitor.service import Monitor
     from modelbay.optimize.optimizer import OptimizeOutcome
     from modelbay.security.keys import KeyCatalog
+    from modelbay.server import Server
     from modelbay.train.trainer import Progress, TrainResult, TrainSpec
 
 __all__ = ["Bay"]
@@ -356,25 +357,26 @@ class Bay(Registry):
         """Register a model made elsewhere: a scikit-learn skops file (pickles are refused), or
         a Hugging Face / sentence-transformers directory (safetensors weights) with ``task``
         ``embeddings`` (the default for a directory) or ``text-classification``."""
-        if not isinstance(source, bytes) and Path(source).is_dir():
-            from modelbay.text.importer import import_transformer
+        from modelbay.optimize.importer import import_model
 
-            return import_transformer(
-                self,
-                source,
-                name,
-                task=task or "embeddings",
-                aliases=aliases,
-                description=description,
-            )
-        from modelbay.optimize.importer import import_sklearn
+        return import_model(self, source, name, task=task, aliases=aliases, description=description)
 
-        if task is not None:
+    # -- serving ------------------------------------------------------------------------------
+    def serve(self, **options: Any) -> Server:
+        """A server over this home: ``Server`` with these settings changed (``host``,
+        ``port``, ``workers``, ``auth``, ``grpc_port``, ``ssl_certfile``, any other serving
+        setting). ``modelbay.api.host.serve(server)`` runs it as ``modelbay serve`` does."""
+        from modelbay.server import Server
+        from modelbay.settings import Settings
+
+        unknown = sorted(set(options) - set(Settings.model_fields))
+        if unknown:
             raise ValidationError(
-                "--task is for transformer directories; a skops file says its own"
+                f"unknown server setting {', '.join(map(repr, unknown))}; the settings are: "
+                f"{', '.join(sorted(Settings.model_fields))}"
             )
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        return import_sklearn(self, data, name, aliases=aliases, description=description)
+        settings = Settings.model_validate({**self.settings.model_dump(), **options})
+        return Server(settings, registry=self)
 
     # -- serving in process ---------------------------------------------------------------
     def load(self, ref: str | ModelRef | ModelVersion) -> Predictor:

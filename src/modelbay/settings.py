@@ -27,14 +27,10 @@ def auto_workers() -> int:
     return min(MAX_AUTO_WORKERS, usable_cpus())
 
 
-def worker_cpus() -> int:
-    """The CPUs one server process should use for its models: the usable ones, shared by the
-    workers that ``modelbay serve`` started (``MODELBAY_SERVE_WORKERS``, set by it)."""
-    try:
-        workers = max(1, int(os.environ.get("MODELBAY_SERVE_WORKERS", "1")))
-    except ValueError:
-        workers = 1
-    return max(1, usable_cpus() // workers)
+def worker_cpus(workers: int = 1) -> int:
+    """The CPUs one server process should use for its models: the usable ones, shared by
+    the ``workers`` processes of one server (never none)."""
+    return max(1, usable_cpus() // max(1, workers))
 
 
 class Settings(BaseSettings):
@@ -53,7 +49,12 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
 
     # serving
+    host: str = "127.0.0.1"  # the address `modelbay serve` binds
+    port: int = 8000
     workers: int = 0  # `modelbay serve` processes; 0: one per usable CPU (at most 8)
+    ssl_certfile: Path | None = None  # TLS: both or neither
+    ssl_keyfile: Path | None = None
+    log_level: str = "warning"  # uvicorn's
     max_body_mb: float = 16.0  # larger request bodies get 413
     max_upload_mb: float = 512.0  # larger model uploads get 413
     max_rows: int = 100_000  # rows in one inference request

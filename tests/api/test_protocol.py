@@ -486,7 +486,6 @@ def test_an_inline_request_is_answered_without_a_task_and_a_waiting_one_carries_
     """With one CPU per worker (model calls inline) a request is answered within the read
     that completed it: no asyncio task is made for it. A request that has to wait (here the
     first one, which loads the model) goes on in a task and gets the same answer."""
-    monkeypatch.setenv("MODELBAY_SERVE_WORKERS", str(max(1, len(os.sched_getaffinity(0)))))
     expected = np.asarray(serve_bay.load("bc-logistic").predict(rows))
     body, head = binary(rows)
     made: list[str] = []
@@ -495,7 +494,8 @@ def test_an_inline_request_is_answered_without_a_task_and_a_waiting_one_carries_
         made.append(getattr(coro, "__qualname__", type(coro).__name__))
         return asyncio.Task(coro, loop=loop, **kwargs)
 
-    with serving(Settings(home=serve_home, auth=False)) as (port, srv):
+    cpus = max(1, len(os.sched_getaffinity(0)))
+    with serving(Settings(home=serve_home, auth=False, workers=cpus)) as (port, srv):
         loop = srv.servers[0].get_loop()
         loop.call_soon_threadsafe(loop.set_task_factory, counting)
         time.sleep(0.1)

@@ -152,7 +152,7 @@ def test_a_stopped_database_makes_logging_drop_and_count_not_fail_requests(
 ) -> None:
     client, name = pg_served
     assert all(client.post("/v2/models/iris/infer", json=BODY).status_code == 200 for _ in range(5))
-    predlog = client.app.api.state.predlog  # type: ignore[attr-defined]
+    predlog = client.app.server.predlog  # type: ignore[attr-defined]
     predlog.flush()
     assert predlog.written == 5
     admin = psycopg.connect(PG_URL, autocommit=True)
@@ -165,7 +165,7 @@ def test_a_stopped_database_makes_logging_drop_and_count_not_fail_requests(
         assert statuses == [200] * 20
         predlog.flush()
         assert predlog.dropped == 20 and predlog.written == 5
-        metrics = client.app.api.state.metrics  # type: ignore[attr-defined]
+        metrics = client.app.server.metrics  # type: ignore[attr-defined]
         assert (
             sample_value(metrics, "modelbay_prediction_log_dropped_total", reason="database") == 20
         )
@@ -196,7 +196,7 @@ def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_
     with TestClient(create_app(Settings(home=tmp_path / "bay", auth=False))) as client:
         r = client.post("/v2/models/iris/infer", json=body).json()
         predicted = r["outputs"][0]["data"]
-        client.app.api.state.predlog.flush()  # type: ignore[attr-defined]
+        client.app.server.predlog.flush()  # type: ignore[attr-defined]
         # every 10th row is logged (100 of 1,000); of those, the first 30 get a wrong truth
         truth = [p if i % 10 or i >= 300 else (p + 1) % 3 for i, p in enumerate(predicted)]
         client.post("/v1/feedback", json={"request_id": r["id"], "truth": truth})
@@ -230,7 +230,7 @@ def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_align
         answers = [client.post("/v2/models/iris/infer", json=body).json() for _ in range(3)]
         elapsed = time.monotonic() - started
         client.post("/v2/models/iris/infer", json=BODY).raise_for_status()  # 1 row: always
-        client.app.api.state.predlog.flush()  # type: ignore[attr-defined]
+        client.app.server.predlog.flush()  # type: ignore[attr-defined]
         with Bay(home=tmp_path / "bay") as bay:
             found = {r.request_id: r for r in read(bay.db, "iris")}
         assert len(found) == 4  # every request is logged, at least one row each

@@ -51,11 +51,12 @@ def test_short_calls_run_on_the_loop_only_in_a_process_with_one_cpu(
 
     assert TextRuntime.inline is False
     monkeypatch.setattr(OnnxRuntime, "inline", runtime_inline)
+    from modelbay.settings import worker_cpus
+
     monkeypatch.setattr("modelbay.settings.usable_cpus", lambda: cpus)
-    monkeypatch.setenv("MODELBAY_SERVE_WORKERS", str(workers))
 
     async def main() -> None:
-        m = manager(serve_bay)
+        m = manager(serve_bay, cpus=worker_cpus(workers))
         await m.start()
         served = await m.get("bc-logistic")
         assert served.batcher.inline_max == inline / 1000

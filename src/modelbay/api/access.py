@@ -32,6 +32,7 @@ class Route:
     fast: str | None = None  # answered by the front itself (the inference hot path)
     upload: bool = False  # a model file: the upload size limit applies, not the body limit
     new_name: bool = False  # the named thing may not exist yet (creating it)
+    query: tuple[str, ...] = ()  # query parameters taken (inference routes refuse others)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -46,11 +47,24 @@ class Route:
     def public(self) -> bool:
         return not self.scopes
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The scopes admission asks for: one of these, or none (any valid key)."""
+        return () if self.scopes == ANY_KEY else self.scopes
+
 
 # Inference first: the table is searched in order and these are the hot path.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/v2/models/{name}/infer", ("predict",), "name", (JSON, BINARY), "v2"),
-    Route("POST", "/v1/models/{name}:predict", ("predict",), "name", (JSON,), "v1"),
+    Route(
+        "POST",
+        "/v1/models/{name}:predict",
+        ("predict",),
+        "name",
+        (JSON,),
+        "v1",
+        query=("probabilities",),
+    ),
     Route("POST", "/v1/embeddings", ("predict",), body=(JSON,), fast="embeddings"),  # model in body
     Route(
         "POST",

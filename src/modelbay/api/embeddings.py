@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from modelbay.api.body import read_body
-from modelbay.api.handlers import Reply
+from modelbay.api.handlers import Reply, declared_only
 from modelbay.errors import SchemaError
-from modelbay.security.gate import Gate, current_principal
+from modelbay.security.admission import Admission
 from modelbay.serve.dataplane import DataPlane
 
 __all__ = ["EMBEDDINGS_REQUEST", "embeddings_v1", "router"]
@@ -75,11 +74,9 @@ def _request(body: bytes) -> tuple[str, list[Any], str, Any]:
     return model, texts, fmt, doc.get("dimensions")
 
 
-async def embeddings_v1(plane: DataPlane, body: bytes) -> Reply:
+async def embeddings_v1(plane: DataPlane, admission: Admission, body: bytes) -> Reply:
     name, texts, fmt, dimensions = _request(body)
-    principal = current_principal.get()
-    if not principal.sees(name):  # the model is named in the body, not the path
-        await Gate.check_model(principal, name, plane.manager.model_of)
+    await admission.check_model(name)  # the model is named in the body, not the path
     result = await plane.embed(name, texts)
     vectors = np.ascontiguousarray(result.outputs.predict, dtype=np.float32)
     dim = int(vectors.shape[1])
@@ -114,13 +111,12 @@ async def embeddings_v1(plane: DataPlane, body: bytes) -> Reply:
     return 200, "application/json", content, headers
 
 
-def router(plane: DataPlane, max_body: int) -> APIRouter:
+def router() -> APIRouter:
+    """The route's declaration, for OpenAPI: the front answers it (:func:`embeddings_v1`)."""
     r = APIRouter(tags=["inference (OpenAI-compatible)"])
 
     @r.post("/v1/embeddings", openapi_extra=EMBEDDINGS_REQUEST)
-    async def embeddings(request: Request) -> Response:
-        body = await read_body(request, max_body)
-        status, media, content, headers = await embeddings_v1(plane, body)
-        return Response(content, status_code=status, media_type=media, headers=headers)
+    async def embeddings() -> Response:
+        return await declared_only()
 
     return r

@@ -1,15 +1,18 @@
 """The ASGI front of the server: access, limits and the inference hot path, before FastAPI.
 
 Every HTTP request passes here first. The front finds the request's route in the
-access table (:mod:`modelbay.api.access`), checks the API key, the scope, the model
-allow-list and the key's limits, refuses bodies that are too large, too deep or of
-the wrong type, and bounds the request's time. The inference routes are then
-answered here directly (FastAPI's per-request machinery cost about half of a 1-row
-inference); every other route goes on to FastAPI with the body already read.
+access table (:mod:`modelbay.api.access`), admits it through the server's one
+admission step (:class:`modelbay.security.admission.Admission`: key, scope, model
+allow-list, limits; the gRPC face calls the same), refuses bodies that are too large,
+too deep or of the wrong type, and bounds the request's time. The inference routes
+are then answered here, by their one handler each (:mod:`modelbay.api.handlers`);
+FastAPI only declares them for OpenAPI (its per-request machinery cost about half of
+a 1-row inference). Every other route goes on to FastAPI with the body already read.
 
 Under ``modelbay serve`` the inference routes do not even reach ASGI: the HTTP
-protocol (:mod:`modelbay.api.protocol`) reads their bodies and calls :meth:`Front.answer`,
-which runs the same checks through the same code (:meth:`Front.guarded`).
+protocol (:mod:`modelbay.api.protocol`) reads their bodies and calls :meth:`Front.answer`;
+the ASGI path reads the body and calls the same :meth:`Front._inference`, so both
+answer alike, byte for byte (``tests/api/test_one_path.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from modelbay.api.access import ANY_KEY, Route, match
+from modelbay.api.access import Route, match
 from modelbay.api.body import read_limited
 from modelbay.api.deadlines import Deadlines
 from modelbay.api.embeddings import embeddings_v1
@@ -32,13 +35,11 @@ from modelbay.api.errors import (
     headers_for,
     status_for,
 )
-from modelbay.api.handlers import Reply, infer_v2, parse_version, predict_v1
+from modelbay.api.handlers import Reply, infer_v2, parse_version, predict_v1, query_params
 from modelbay.api.limits import check_json_depth
-from modelbay.errors import AccessError, ModelbayError, NotFoundError
-from modelbay.registry.audit import AuditLog, current_actor
-from modelbay.security.gate import Gate, current_principal, token_from
-from modelbay.security.keys import Principal
+from modelbay.errors import ModelbayError, NotFoundError
 from modelbay.serve.dataplane import DataPlane
+from modelbay.server import Server
 
 __all__ = ["INTERNAL_ERROR", "Front", "Limits", "error_reply"]
 
@@ -64,24 +65,22 @@ class Limits:
 
 
 class Front:
-    """``Front(fastapi_app, plane, gate, audit, limits)``: an ASGI app; ``.api`` is FastAPI's."""
+    """``Front(fastapi_app, server, limits)``: an ASGI app over the serving core ``server``;
+    ``.api`` is the FastAPI app behind it."""
 
-    def __init__(
-        self,
-        api: ASGIApp,
-        plane: DataPlane,
-        gate: Gate,
-        audit: AuditLog,
-        limits: Limits,
-        count: Callable[[str, int], None] | None = None,
-    ) -> None:
+    def __init__(self, api: ASGIApp, server: Server, limits: Limits) -> None:
         self.api = api
-        self.plane = plane
-        self.gate = gate
-        self.audit = audit
+        self.server = server
         self.limits = limits
-        self.count = count  # (route template, status) of every answered request
         self.deadlines = Deadlines(limits.timeout_s)
+
+    @property
+    def plane(self) -> DataPlane:
+        return self.server.plane
+
+    def count(self, route: str, status: int) -> None:
+        """Count an answered request: (route template, status)."""
+        self.server.metrics.http(route, status)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,7 +100,7 @@ class Front:
             if reply is not None and not started:  # else too late: the response has begun
                 await _reply(tracked, reply)
         finally:
-            if self.count is not None and status:
+            if status:
                 self.count(scope.get("modelbay.route", "unmatched"), status)
 
     async def answer(
@@ -115,16 +114,14 @@ class Front:
         """The reply to a request on an inference route whose whole body is in hand: what
         the HTTP protocol (:mod:`modelbay.api.protocol`) calls, below ASGI. The same
         checks, limits and errors as :meth:`__call__`; the body's size is the caller's."""
-        reply = await self.guarded(self._answer(route, params, headers, body, query))
-        assert reply is not None  # _answer always replies
-        if self.count is not None:
-            self.count(route.path, reply[0])
+        reply = await self.guarded(self._inference(route, params, headers, body, query))
+        assert reply is not None  # _inference always replies
+        self.count(route.path, reply[0])
         return reply
 
     def refuse(self, route: Route, exc: ModelbayError) -> Reply:
         """The error reply to a request refused before it reached :meth:`answer`."""
-        if self.count is not None:
-            self.count(route.path, status_for(exc))
+        self.count(route.path, status_for(exc))
         return error_reply(exc)
 
     async def guarded(self, work: Awaitable[Reply | None]) -> Reply | None:
@@ -164,21 +161,24 @@ class Front:
                 raise MethodNotAllowed(f"{path} does not answer {method}")
             raise NotFoundError(f"no route {path}; the API is described at /docs")
         headers = dict(scope["headers"])
-        if not route.public:
-            await self._admit(route, params, headers, method)
         if method not in _BODY_METHODS:
+            await self._admit(route, params, headers)
             await self.api(scope, receive, send)
             return None
-        media = self._check_media(route, headers)
         limit = self.limits.max_upload if route.upload else self.limits.max_body
+        if route.fast is not None:
+            # as the protocol's fast path: the body first, then the same steps
+            body = await read_limited(receive, headers.get(b"content-length"), limit)
+            query = scope.get("query_string", b"")
+            return await self._inference(route, params, headers, body, query)
+        await self._admit(route, params, headers)
+        media = self._check_media(route, headers)
         body = await read_limited(receive, headers.get(b"content-length"), limit)
         self._check_depth(route, headers, body, media)
-        if route.fast is not None:
-            return await self._fast(route, params, body, headers, scope.get("query_string", b""))
         await self.api(scope, _replay(body), send)
         return None
 
-    async def _answer(
+    async def _inference(
         self,
         route: Route,
         params: dict[str, str],
@@ -186,48 +186,27 @@ class Front:
         body: bytes,
         query: bytes,
     ) -> Reply:
-        if not route.public and self.gate.enabled:
-            # with keys off every request is the anonymous admin: the principal context
-            # variable holds it by default, and the prediction log reads an unset actor as
-            # "anonymous" (nothing on this path writes the audit log): nothing to check or set
-            await self._admit(route, params, headers, route.method)
+        """The one answer of an inference route whose body is in hand: admission, media type,
+        JSON depth, then the route's handler."""
+        await self._admit(route, params, headers)
         media = self._check_media(route, headers)
         self._check_depth(route, headers, body, media)
         return await self._fast(route, params, body, headers, query)
 
     # -- access --------------------------------------------------------------------------------
     async def _admit(
-        self, route: Route, params: dict[str, str], headers: dict[bytes, bytes], method: str
+        self, route: Route, params: dict[str, str], headers: dict[bytes, bytes]
     ) -> None:
-        principal: Principal | None = None
-        token: str | None = None
-        try:
-            raw = headers.get(b"authorization")
-            hit = self.gate.cached_header(raw)
-            if hit is not None:
-                principal, token = hit
-            else:
-                token = token_from(_text(raw), _text(headers.get(b"x-api-key")))
-                principal = self.gate.cached(token) or await self.gate.authenticate(token)
-                if raw is not None and token is not None:
-                    self.gate.remember_header(raw, principal, token)
-            if route.scopes != ANY_KEY:
-                self.gate.authorize(principal, route.scopes)
-        except AccessError as exc:
-            if method != "GET" and route.path.startswith("/api/"):
-                who = principal.name if principal is not None else "unauthenticated"
-                await asyncio.to_thread(
-                    self.audit.record, f"{method} {route.path}", "", "denied", str(exc), who
-                )
-            raise
-        assert principal is not None
-        if route.model is not None and not principal.sees(params[route.model]):
-            await self.gate.check_model(
-                principal, params[route.model], self.plane.manager.model_of, route.new_name
-            )
-        self.gate.admit(principal, token)
-        current_principal.set(principal)
-        current_actor.set(principal.name)
+        if route.public:
+            return
+        await self.server.admission.admit(
+            route.needs,
+            f"{route.method} {route.path}",
+            authorization=headers.get(b"authorization"),
+            api_key=headers.get(b"x-api-key"),
+            model=params[route.model] if route.model is not None else None,
+            new_name=route.new_name,
+        )
 
     # -- bodies -----------------------------------------------------------------------------------
     def _check_media(self, route: Route, headers: dict[bytes, bytes]) -> str:
@@ -264,9 +243,11 @@ class Front:
         query_string: bytes,
     ) -> Reply:
         if route.fast == "embeddings":
-            return await embeddings_v1(self.plane, body)
+            query_params(route, query_string)
+            return await embeddings_v1(self.plane, self.server.admission, body)
         name = params["name"]
         if route.fast == "v2":
+            query_params(route, query_string)
             header = headers.get(b"inference-header-content-length")
             return await infer_v2(
                 self.plane,
@@ -275,13 +256,7 @@ class Front:
                 body,
                 header.decode("latin-1") if header is not None else None,
             )
-        query = query_string.lower()
-        proba = b"probabilities=true" in query or b"probabilities=1" in query
-        return await predict_v1(self.plane, name, body, proba)
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value is not None else None
+        return await predict_v1(self.plane, name, body, query_params(route, query_string))
 
 
 def _replay(body: bytes) -> Receive:

@@ -15,13 +15,12 @@ from pydantic import BaseModel, Field
 
 from modelbay.api.body import read_body
 from modelbay.errors import NotFoundError
-from modelbay.registry.home import Registry
 from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment
 from modelbay.registry.refs import ModelRef
 from modelbay.security.gate import current_principal
-from modelbay.security.keys import KeyCatalog
 from modelbay.security.notation import SCOPES
 from modelbay.serve.manager import DeploymentManager
+from modelbay.server import Server
 
 __all__ = ["router"]
 
@@ -81,10 +80,9 @@ def deployment_view(d: Deployment, manager: DeploymentManager) -> dict[str, Any]
     }
 
 
-def router(
-    registry: Registry, manager: DeploymentManager, keys: KeyCatalog, max_upload: int
-) -> APIRouter:
+def router(server: Server, max_upload: int) -> APIRouter:
     r = APIRouter(prefix="/api", tags=["management"])
+    registry, manager, keys = server.registry, server.manager, server.keys
 
     @r.get("/models")
     async def list_models() -> list[dict[str, Any]]:
@@ -127,11 +125,11 @@ def router(
         description: str = "",
     ) -> dict[str, Any]:
         """Register a fitted scikit-learn model from a skops file (pickles are refused)."""
-        from modelbay.optimize.importer import import_sklearn
-
         data = await read_body(request, max_upload)
         version = await asyncio.to_thread(
-            import_sklearn, registry, data, name, aliases=alias or (), description=description
+            lambda: server.import_model(
+                data, name, aliases=tuple(alias or ()), description=description
+            )
         )
         return version.to_dict()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
 
-from modelbay.api.body import read_body
-from modelbay.api.handlers import predict_v1
-from modelbay.serve.dataplane import DataPlane
+from fastapi import APIRouter, Query, Response
+
+from modelbay.api.handlers import declared_only
 
 __all__ = ["PREDICT_REQUEST", "router"]
 
@@ -37,14 +37,19 @@ PREDICT_REQUEST = {
 }
 
 
-def router(plane: DataPlane, max_body: int) -> APIRouter:
+def router() -> APIRouter:
+    """The route's declaration, for OpenAPI: the front answers it
+    (:func:`modelbay.api.handlers.predict_v1`)."""
     r = APIRouter(tags=["inference (convenience)"])
 
     @r.post("/v1/models/{name}:predict", openapi_extra=PREDICT_REQUEST)
-    async def predict(request: Request, name: str) -> Response:
-        body = await read_body(request, max_body)
-        proba = request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
-        status, media, content, headers = await predict_v1(plane, name, body, proba)
-        return Response(content, status_code=status, media_type=media, headers=headers)
+    async def predict(
+        name: str,
+        probabilities: Annotated[
+            bool | None,
+            Query(description="Also return class probabilities: true/1/yes or false/0/no"),
+        ] = None,
+    ) -> Response:
+        return await declared_only()
 
     return r

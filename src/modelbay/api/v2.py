@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from modelbay.api.body import read_body
 from modelbay.api.errors import json_response
-from modelbay.api.handlers import infer_v2, parse_version
-from modelbay.serve.codec import HEADER_LENGTH
+from modelbay.api.handlers import declared_only, parse_version
 from modelbay.serve.dataplane import DataPlane
 
 __all__ = ["INFER_REQUEST", "router"]
@@ -74,7 +72,7 @@ INFER_REQUEST = {
 }
 
 
-def router(plane: DataPlane, max_body: int) -> APIRouter:
+def router(plane: DataPlane) -> APIRouter:
     r = APIRouter(tags=["inference (v2)"])
 
     @r.get("/v2/health/live")
@@ -107,19 +105,13 @@ def router(plane: DataPlane, max_body: int) -> APIRouter:
     async def version_ready(name: str, version: int) -> dict[str, Any]:
         return {"name": name, "ready": await plane.model_ready(name, parse_version(str(version)))}
 
-    async def infer(request: Request, name: str, version: int | None) -> Response:
-        body = await read_body(request, max_body)
-        status, media, content, headers = await infer_v2(
-            plane, name, version, body, request.headers.get(HEADER_LENGTH)
-        )
-        return Response(content, status_code=status, media_type=media, headers=headers)
-
+    # declarations for OpenAPI: the front answers them (modelbay.api.handlers.infer_v2)
     @r.post("/v2/models/{name}/infer", openapi_extra=INFER_REQUEST)
-    async def infer_latest(request: Request, name: str) -> Response:
-        return await infer(request, name, None)
+    async def infer_latest(name: str) -> Response:
+        return await declared_only()
 
     @r.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=INFER_REQUEST)
-    async def infer_version(request: Request, name: str, version: int) -> Response:
-        return await infer(request, name, parse_version(str(version)))
+    async def infer_version(name: str, version: int) -> Response:
+        return await declared_only()
 
     return r

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import shutil
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from modelbay.cli.common import console_for, open_bay, table
-from modelbay.errors import ValidationError
+from modelbay.errors import ConfigError
 from modelbay.registry.records import DEFAULT_MAX_BATCH
-from modelbay.settings import Settings, auto_workers
 
 __all__ = ["deploy", "deployments", "serve", "undeploy"]
 
@@ -44,80 +41,38 @@ def serve(
     (or registers MODELBAY_ADMIN_KEY). ``--no-auth`` is refused unless the server
     binds to a loopback address.
     """
-    import uvicorn
+    # the one place the CLI reaches into the HTTP face: this command runs it
+    from modelbay.api.host import serve as run
 
     console = console_for(ctx)
-    home = (ctx.find_root().obj or {}).get("home")
-    if home is not None:
-        os.environ["MODELBAY_HOME"] = str(home)  # worker processes read settings from MODELBAY_*
-    if no_auth and not _loopback(host):
-        raise ValidationError(
-            f"--no-auth serves every model to anyone who can reach {host}; it is allowed only "
-            "on a loopback address (127.0.0.1, ::1, localhost)"
-        )
-    if (ssl_certfile is None) != (ssl_keyfile is None):
-        raise ValidationError("TLS needs both --ssl-certfile and --ssl-keyfile")
-    if workers is None:
-        workers = Settings().workers
-    if workers < 0:
-        raise ValidationError(
-            f"{workers} workers (--workers or MODELBAY_WORKERS): give a number of processes, "
-            "or 0 for one per CPU"
-        )
-    if workers == 0:
-        workers = auto_workers()
-    os.environ["MODELBAY_SERVE_WORKERS"] = str(workers)  # each worker's share of the CPUs
-    os.environ["MODELBAY_AUTH"] = "false" if no_auth else "true"
-    _metrics_dir(Path(os.environ.get("MODELBAY_HOME") or Settings().home), port)
-    if not no_auth:
-        with open_bay(ctx) as bay:
-            admin = bay.settings.admin_key
-            made = bay.keys.ensure_admin(admin.get_secret_value() if admin else None)
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "auth": not no_auth,
+        "grpc_port": grpc_port,
+        "grpc_host": host,
+        "ssl_certfile": ssl_certfile,
+        "ssl_keyfile": ssl_keyfile,
+        "log_level": log_level,
+    }
+    if workers is not None:
+        options["workers"] = workers
+    if grpc_port and importlib.util.find_spec("grpc") is None:
+        raise ConfigError("gRPC serving needs the grpc extra: pip install 'modelbay[grpc]'")
+    with open_bay(ctx) as bay:
+        server = bay.serve(**options)
+        made = server.bootstrap()
         if made is not None:
             console.print("created the admin API key; store it now, it is not shown again:")
             typer.echo(made)
-    if grpc_port:
-        from modelbay.serve.grpc_messages import messages
-
-        messages()  # a missing grpc extra fails here, with the install line, not in a worker
-        os.environ["MODELBAY_GRPC_PORT"] = str(grpc_port)
-        os.environ["MODELBAY_GRPC_HOST"] = host
-    scheme = "https" if ssl_certfile else "http"
-    auth = "without API keys" if no_auth else "API keys required"
-    console.print(
-        f"modelbay serving on {scheme}://{host}:{port} "
-        f"({auth}; {workers} worker{'s' if workers > 1 else ''}; docs at /docs)"
-    )
-    uvicorn.run(
-        "modelbay.api.app:create_app_from_env",
-        factory=True,
-        http="modelbay.api.protocol:InferenceProtocol",  # inference below ASGI
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-    )
-
-
-def _metrics_dir(home: Path, port: int) -> None:
-    """A fresh folder where the workers publish their metrics, so /metrics adds up every
-    worker; set before any worker starts."""
-    folder = home.expanduser() / "run" / f"metrics-{port}"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    os.environ["MODELBAY_METRICS_DIR"] = str(folder)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        about = server.describe()
+        auth = "API keys required" if about["auth"] else "without API keys"
+        n = about["workers"]
+        console.print(
+            f"modelbay serving on {about['url']} "
+            f"({auth}; {n} worker{'s' if n > 1 else ''}; docs at /docs)"
+        )
+        run(server)
 
 
 def deploy(

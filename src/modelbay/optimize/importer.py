@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from modelbay.registry.home import Registry
 from modelbay.registry.predictor import model_input
 from modelbay.registry.records import ModelVersion
 
-__all__ = ["import_sklearn"]
+__all__ = ["import_model", "import_sklearn"]
 
 
 def _task(model: Any) -> tuple[str, list[Any] | None]:
@@ -51,6 +52,36 @@ def _columns(model: Any) -> list[str]:
     raise ValidationError(
         "the model does not say its inputs (no feature_names_in_ or n_features_in_)"
     )
+
+
+def import_model(
+    registry: Registry,
+    source: bytes | str | Path,
+    name: str,
+    *,
+    task: str | None = None,
+    aliases: Iterable[str] = (),
+    description: str = "",
+) -> ModelVersion:
+    """Register a model made elsewhere (the one import of every face): a scikit-learn skops
+    file or its bytes (pickles are refused), or a Hugging Face / sentence-transformers
+    directory (safetensors weights) with ``task`` ``embeddings`` (the default for a
+    directory) or ``text-classification``."""
+    if not isinstance(source, bytes) and Path(source).is_dir():
+        from modelbay.text.importer import import_transformer
+
+        return import_transformer(
+            registry,
+            source,
+            name,
+            task=task or "embeddings",
+            aliases=aliases,
+            description=description,
+        )
+    if task is not None:
+        raise ValidationError("--task is for transformer directories; a skops file says its own")
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return import_sklearn(registry, data, name, aliases=aliases, description=description)
 
 
 def import_sklearn(

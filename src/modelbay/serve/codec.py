@@ -20,6 +20,7 @@ import pandas as pd
 
 from modelbay.data.signature import Signature
 from modelbay.errors import LimitExceeded, SchemaError
+from modelbay.serve.params import flag
 from modelbay.serve.runtimes import Outputs
 
 __all__ = [
@@ -133,7 +134,10 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
         if not isinstance(out, dict) or not isinstance(out.get("name"), str):
             raise _bad(f"outputs[{j}] must be an object with a 'name'")
         outputs.append(out["name"])
-        if (out.get("parameters") or {}).get("binary_data"):
+        wants = out.get("parameters") or {}
+        if not isinstance(wants, dict):
+            raise _bad(f"outputs[{j}].parameters must be an object")
+        if "binary_data" in wants and flag("binary_data", wants["binary_data"]):
             binary_outputs.add(out["name"])
     rid = doc.get("id")
     return InferRequest(
@@ -142,7 +146,8 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
         outputs=outputs,
         parameters=params,
         binary_outputs=binary_outputs,
-        all_binary=bool(params.get("binary_data_output")),
+        all_binary="binary_data_output" in params
+        and flag("binary_data_output", params["binary_data_output"]),
     )
 
 

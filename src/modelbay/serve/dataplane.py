@@ -17,6 +17,7 @@ from modelbay.errors import LimitExceeded, SchemaError
 from modelbay.serve.batcher import BatchInfo
 from modelbay.serve.codec import InferRequest, Tensor, output_tensors, rows_from_tensors
 from modelbay.serve.manager import DeploymentManager, Served
+from modelbay.serve.params import flag
 from modelbay.serve.runtimes import Outputs, Rows
 
 __all__ = ["DataPlane", "PlaneHooks", "Prediction"]
@@ -200,7 +201,10 @@ class DataPlane:
     async def infer(
         self, name: str, request: InferRequest, version: int | None = None
     ) -> tuple[dict[str, Any], list[Tensor]]:
-        proba = "predict_proba" in request.outputs or bool(request.parameters.get("probabilities"))
+        params = request.parameters
+        proba = "predict_proba" in request.outputs or (
+            "probabilities" in params and flag("probabilities", params["probabilities"])
+        )
         result = await self.predict_frame(
             name, request.inputs, version=version, proba=proba, request_id=request.id
         )

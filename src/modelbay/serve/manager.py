@@ -27,7 +27,7 @@ from modelbay.registry.records import Deployment, ModelVersion
 from modelbay.registry.refs import ModelRef, check_name
 from modelbay.serve.batcher import Batcher
 from modelbay.serve.runtimes import Outputs, Rows, Runtime, runtime_for
-from modelbay.settings import worker_cpus
+from modelbay.settings import usable_cpus
 from modelbay.tasks import cancel
 
 __all__ = ["DeploymentManager", "Served"]
@@ -68,6 +68,7 @@ class DeploymentManager:
         max_bytes: int = 2 << 30,
         poll_s: float = 1.0,
         threads: int = 2,
+        cpus: int | None = None,
         on_call: Callable[[Served, Outputs, int, int, float], None] | None = None,
         on_load: Callable[[Served], None] | None = None,
     ) -> None:
@@ -80,6 +81,7 @@ class DeploymentManager:
         self.max_bytes = max_bytes
         self.poll_s = poll_s
         self.threads = max(1, threads)
+        self.cpus = cpus or usable_cpus()  # this process's share of the machine's CPUs
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="modelbay-model")
         self._served: OrderedDict[tuple[str, int | None], Served] = OrderedDict()
         self._loading: dict[tuple[str, int | None], asyncio.Task[Served]] = {}
@@ -162,7 +164,7 @@ class DeploymentManager:
     async def _build(
         self, name: str, deployment: Deployment, mv: ModelVersion, *, pinned: bool
     ) -> Served:
-        runtime = runtime_for(mv, deployment.config.get("runtime"))
+        runtime = runtime_for(mv, deployment.config.get("runtime"), cpus=self.cpus)
         t0 = time.perf_counter()
         await asyncio.to_thread(runtime.load, self.models)
         t1 = time.perf_counter()
@@ -185,7 +187,7 @@ class DeploymentManager:
             executor=self.executor,
             concurrency=min(self.threads, runtime.concurrency),
             on_call=observed,
-            inline_max_ms=INLINE_MAX_MS if worker_cpus() == 1 and runtime.inline else 0.0,
+            inline_max_ms=INLINE_MAX_MS if self.cpus == 1 and runtime.inline else 0.0,
         ).start()
         gc.collect()  # a loaded model lives long: keep it out of later collections' way
         gc.freeze()

@@ -18,7 +18,7 @@ from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.predictor import model_input
 from modelbay.registry.records import ModelVersion
-from modelbay.settings import worker_cpus
+from modelbay.settings import usable_cpus
 
 __all__ = [
     "RUNTIMES",
@@ -60,8 +60,9 @@ class Runtime(ABC):
     # with its rows, as a tabular model's does; a text model's grows with its tokens
     inline: ClassVar[bool] = True
 
-    def __init__(self, version: ModelVersion) -> None:
+    def __init__(self, version: ModelVersion, *, cpus: int | None = None) -> None:
         self.version = version
+        self.cpus = cpus or usable_cpus()  # what this process may use for its models
         self.loaded = False
 
     @property
@@ -133,8 +134,10 @@ class OnnxRuntime(Runtime):
 
     name = "onnx"
 
-    def __init__(self, version: ModelVersion, *, threads: int | None = None) -> None:
-        super().__init__(version)
+    def __init__(
+        self, version: ModelVersion, *, threads: int | None = None, cpus: int | None = None
+    ) -> None:
+        super().__init__(version, cpus=cpus)
         self.threads = threads
 
     @property
@@ -145,7 +148,7 @@ class OnnxRuntime(Runtime):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads or max(1, worker_cpus() // 2)
+        options.intra_op_num_threads = self.threads or max(1, self.cpus // 2)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         data = models.load_object(self.version, "onnx")
@@ -190,15 +193,17 @@ class TextRuntime(Runtime):
     concurrency = 1
     inline = False  # a batch of long texts can take 100x one of as many short ones
 
-    def __init__(self, version: ModelVersion, *, threads: int | None = None) -> None:
-        super().__init__(version)
+    def __init__(
+        self, version: ModelVersion, *, threads: int | None = None, cpus: int | None = None
+    ) -> None:
+        super().__init__(version, cpus=cpus)
         self.threads = threads
 
     def load(self, models: ModelCatalog) -> TextRuntime:
         from modelbay.text.encoder import TextModel
 
         bundle = models.load_object(self.version)
-        cores = worker_cpus()
+        cores = self.cpus
         threads, self.concurrency = (1, cores) if bundle.manifest.engine == "onnx" else (cores, 1)
         self.model_ = TextModel(bundle, threads=self.threads or threads).load()
         self.loaded = True
@@ -242,10 +247,13 @@ RUNTIMES: dict[str, type[Runtime]] = {
 }
 
 
-def runtime_for(version: ModelVersion, preferred: str | None = None) -> Runtime:
+def runtime_for(
+    version: ModelVersion, preferred: str | None = None, *, cpus: int | None = None
+) -> Runtime:
     """The ONNX runtime when the version carries a graph that passed parity, else scikit-learn.
 
-    ``preferred`` (a deployment's ``runtime`` setting) forces one where it is possible.
+    ``preferred`` (a deployment's ``runtime`` setting) forces one where it is possible;
+    ``cpus``: the CPUs this process may use for its models (default: every usable one).
     """
     if version.flavor == "transformers":
         if preferred not in (None, "transformers"):
@@ -253,11 +261,11 @@ def runtime_for(version: ModelVersion, preferred: str | None = None) -> Runtime:
                 f"{version.ref} is a transformer model; it runs on the transformers runtime "
                 "(its engine, torch or ONNX, is chosen by `modelbay optimize`)"
             )
-        return TextRuntime(version)
+        return TextRuntime(version, cpus=cpus)
     if preferred is not None and preferred not in RUNTIMES:
         raise ValidationError(f"runtime {preferred!r} is not one of: {', '.join(RUNTIMES)}")
     if preferred == "onnx" and "onnx" not in version.artifacts:
         reason = version.serving.get("reason", "it was not compiled")
         raise ValidationError(f"{version.ref} has no ONNX graph: {reason}")
     name = preferred or ("onnx" if "onnx" in version.artifacts else "sklearn")
-    return RUNTIMES[name](version)
+    return RUNTIMES[name](version, cpus=cpus)
