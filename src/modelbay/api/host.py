@@ -103,8 +103,19 @@ def _run(server: Server, sockets: list[socket.socket] | None) -> bool:
 
 def _worker(settings: Settings, sock: socket.socket) -> None:
     """A worker process: its own Server over the settings it was handed, on its socket."""
+    _end_with_parent()
     if not _run(Server(settings), [sock]):
         sys.exit(STARTUP_FAILURE)
+
+
+def _end_with_parent() -> None:
+    """Linux: this process gets SIGTERM when the supervisor dies, however it dies (a killed
+    supervisor would otherwise leave its workers serving)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def serve(server: Server) -> None:
