@@ -10,7 +10,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # two pytest workers: half the suite's time is spent waiting on servers and subprocesses
 TEST_WORKERS ?= 2
 
-.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-layers bench-auth bench-monitor bench-text clean install
+.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-layers bench-auth bench-monitor bench-metrics bench-text clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-auth: $(STAMP)
 bench-monitor: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/monitor.py
+
+## What metrics cost a 1-row request: snapshots vs prometheus-client's multiprocess mode, in process.
+bench-metrics: $(STAMP)
+	$(BIN)/python bench/metrics.py
 
 ## Transformer serving: /v1/embeddings (fp32 and each optimised variant) vs in-process sentence-transformers.
 bench-text: $(STAMP)
