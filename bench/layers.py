@@ -75,8 +75,15 @@ class Transport(asyncio.Transport):
         pass
 
 
-def request_headers(body: bytes, head: int) -> dict[bytes, bytes]:
-    """The headers of the binary v2 request ``body`` (its JSON part ``head`` bytes long)."""
+def request_headers(body: bytes, head: int | None) -> dict[bytes, bytes]:
+    """The headers of the v2 request ``body``: binary with its JSON part ``head`` bytes long,
+    or JSON (``head`` None)."""
+    if head is None:
+        return {
+            b"host": b"bench",
+            b"content-type": b"application/json",
+            b"content-length": str(len(body)).encode(),
+        }
     return {
         b"host": b"bench",
         b"content-type": b"application/octet-stream",
@@ -85,7 +92,7 @@ def request_headers(body: bytes, head: int) -> dict[bytes, bytes]:
     }
 
 
-def http_request(body: bytes, head: int) -> bytes:
+def http_request(body: bytes, head: int | None) -> bytes:
     """The whole HTTP/1.1 request, as a client sends it to both protocols."""
     lines = b"".join(b"%s: %s\r\n" % kv for kv in request_headers(body, head).items())
     return b"POST /v2/models/logistic/infer HTTP/1.1\r\n" + lines + b"\r\n" + body
@@ -103,7 +110,7 @@ async def timed(fn: Callable[[], Awaitable[Any]], rounds: int, per: int = 500) -
     return sorted(out)
 
 
-async def layers(home: Path, body: bytes, head: int, rounds: int, log: bool) -> list[Any]:
+async def layers(home: Path, body: bytes, head: int | None, rounds: int, log: bool) -> list[Any]:
     import uvicorn
 
     from modelbay.api.access import match
@@ -152,7 +159,10 @@ async def layers(home: Path, body: bytes, head: int, rounds: int, log: bool) -> 
     steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         ("HTTP protocol (bytes in, bytes out)", http),
         ("front: access, limits, checks", lambda: app.answer(route, params, headers, body, b"")),
-        ("v2 handler: decode, encode", lambda: infer_v2(plane, "logistic", None, body, str(head))),
+        (
+            "v2 handler: decode, encode",
+            lambda: infer_v2(plane, "logistic", None, body, None if head is None else str(head)),
+        ),
         ("data plane: validation, hooks, log", lambda: plane.infer("logistic", decoded, None)),
         ("batcher", lambda: served.batcher.submit(block, proba=False)),
         ("runtime (the model's answer reused)", predict),
@@ -164,7 +174,7 @@ async def layers(home: Path, body: bytes, head: int, rounds: int, log: bool) -> 
     return out
 
 
-def floor(body: bytes, head: int, graph: str, rounds: int) -> list[float]:
+def floor(body: bytes, head: int | None, graph: str, rounds: int) -> list[float]:
     os.environ["BENCH_FLOOR_GRAPHS"] = json.dumps({"logistic": graph})
     from floor_raw import Protocol
 
@@ -184,6 +194,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--rounds", type=int, default=40, help="rounds of 500 requests a layer")
     p.add_argument("--log", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--body", choices=["v2-binary", "v2-json"], default="v2-binary")
     args = p.parse_args()
     import uvloop
 
@@ -194,30 +205,36 @@ def main() -> None:
         tmp = Path(t)
         home = tmp / "home"
         models, x = build_models(home)
-        path, headers = write_bodies(tmp, x)["v2-binary"]["1000"]
-        body, head = path.read_bytes(), int(headers["Inference-Header-Content-Length"])
+        path, headers = write_bodies(tmp, x)[args.body]["1000"]
+        declared = headers.get("Inference-Header-Content-Length")
+        body, head = path.read_bytes(), None if declared is None else int(declared)
         graph = tmp / "logistic.onnx"
         with Registry(home=home) as reg:
             graph.write_bytes(reg.models.load_object(models["logistic"].version, "onnx"))
         rows = uvloop.run(layers(home, body, head, args.rounds, args.log))
-        rows.append(
-            ("floor without ASGI (bench/floor_raw.py)", floor(body, head, str(graph), args.rounds))
-        )
+        if head is not None:  # the bare floor speaks the binary extension only
+            rows.append(
+                (
+                    "floor without ASGI (bench/floor_raw.py)",
+                    floor(body, head, str(graph), args.rounds),
+                )
+            )
     print(
-        f"\n### The Python around the model, 1,000-row binary v2 request (log {'on' if args.log else 'off'})\n"
+        f"\n### The Python around the model, 1,000-row {args.body} request (log {'on' if args.log else 'off'})\n"
     )
     print(
         "| from this layer down | us a request (fastest round) | first quartile | the layer adds |"
     )
     print("| --- | ---: | ---: | ---: |")
-    stack = rows[:-1]
+    stack = rows[:-1] if head is not None else rows
     for i, (label, times) in enumerate(stack):
         below = stack[i + 1][1][0] if i + 1 < len(stack) else 0.0
         print(
             f"| {label} | {times[0]:.1f} | {times[len(times) // 4]:.1f} | {times[0] - below:.1f} |"
         )
-    label, times = rows[-1]
-    print(f"| {label} | {times[0]:.1f} | {times[len(times) // 4]:.1f} | |")
+    if head is not None:
+        label, times = rows[-1]
+        print(f"| {label} | {times[0]:.1f} | {times[len(times) // 4]:.1f} | |")
 
 
 if __name__ == "__main__":
