@@ -221,7 +221,7 @@ class Bay(Registry):
         ``method="finetune"`` trains the whole encoder with a classification head. The new
         version's lineage names the encoder version as its parent.
         """
-        from modelbay.text.importer import register_bundle
+        from modelbay.optimize.text_import import register_bundle
         from modelbay.train.text import TextSpec, train_text
 
         spec = TextSpec(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from modelbay import Bay
+from modelbay.artifacts.bundle import MANIFEST, TextBundle
 from modelbay.errors import UnsafeArtifactError, ValidationError
-from modelbay.text.bundle import MANIFEST, TextBundle
 
 
 def test_a_sentence_transformers_directory_keeps_its_pooling_limit_and_files(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelbay.text.bundle import TextBundle
+from modelbay.artifacts.bundle import TextBundle
 from modelbay.text.encoder import TextModel, length_groups
 
 TEXTS = [

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelbay.artifacts.formats import SkopsFormat
+from modelbay.artifacts.inputs import model_input
+from modelbay.artifacts.pickles import sniff_pickle
 from modelbay.data.signature import ColumnSpec, OutputSpec, Signature
 from modelbay.errors import UnsafeArtifactError, ValidationError
 from modelbay.optimize.onnx import compile_sklearn
-from modelbay.registry.formats import SkopsFormat, sniff_pickle
 from modelbay.registry.home import Registry
-from modelbay.registry.predictor import model_input
 from modelbay.registry.records import ModelVersion
 
 __all__ = ["import_model", "import_sklearn"]
@@ -68,7 +69,7 @@ def import_model(
     directory (safetensors weights) with ``task`` ``embeddings`` (the default for a
     directory) or ``text-classification``."""
     if not isinstance(source, bytes) and Path(source).is_dir():
-        from modelbay.text.importer import import_transformer
+        from modelbay.optimize.text_import import import_transformer
 
         return import_transformer(
             registry,

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelbay.artifacts.inputs import model_input
 from modelbay.data.signature import Signature
-from modelbay.registry.predictor import model_input
 
 __all__ = ["TOLERANCE", "Compiled", "compile_sklearn", "positional_copy"]
 

@@ -78,7 +78,7 @@ def _text(
     aliases: Iterable[str],
 ) -> OptimizeOutcome:
     from modelbay.optimize.text import candidate, measure
-    from modelbay.text.importer import register_bundle
+    from modelbay.optimize.text_import import register_bundle
 
     bundle = registry.models.load_object(version)
     texts, labels = _held_out(registry, version, data, text, target)

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from modelbay.artifacts.bundle import TextBundle
 from modelbay.errors import ValidationError
-from modelbay.text.bundle import TextBundle
 from modelbay.text.encoder import TextModel
 
 __all__ = ["GATES", "TEXT_METHODS", "GateResult", "candidate", "measure"]

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from modelbay.artifacts.formats import get_format
 from modelbay.data.signature import Signature
 from modelbay.errors import ConflictError, NotFoundError, ValidationError
 from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database, bump_generation
-from modelbay.registry.formats import get_format
 from modelbay.registry.records import Artifact, Model, ModelVersion
 from modelbay.registry.refs import ModelRef, check_alias, check_name
 from modelbay.registry.store import ArtifactStore, PutResult

@@ -7,22 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelbay.artifacts.inputs import model_input
 from modelbay.errors import ValidationError
 from modelbay.registry.records import ModelVersion
 
-__all__ = ["Predictor", "model_input"]
-
-
-def model_input(model: Any, rows: pd.DataFrame | np.ndarray, names: list[str]) -> Any:
-    """Rows as ``model`` wants them: a named frame if it was fitted on one (pipelines pick
-    columns by name), else a bare array (a model fitted on arrays, e.g. an imported one)."""
-    if getattr(model, "feature_names_in_", None) is not None:
-        if isinstance(rows, np.ndarray):
-            return pd.DataFrame(rows, columns=names, copy=False)
-        return rows
-    if isinstance(rows, pd.DataFrame) and hasattr(model, "n_features_in_"):
-        return rows.to_numpy(dtype=np.float64)
-    return rows
+__all__ = ["Predictor"]
 
 
 class Predictor:

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from modelbay.artifacts.inputs import model_input
 from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.models import ModelCatalog
-from modelbay.registry.predictor import model_input
 from modelbay.registry.records import ModelVersion
 from modelbay.settings import usable_cpus
 

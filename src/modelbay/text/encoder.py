@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from modelbay.artifacts.bundle import Manifest, TextBundle
+from modelbay.artifacts.formats import SkopsFormat
+from modelbay.artifacts.inputs import feature_names, model_input
 from modelbay.errors import ModelbayError, SchemaError
-from modelbay.text.bundle import Manifest, TextBundle
 
-__all__ = ["TextModel", "TextResult", "feature_names", "length_groups", "torch_thread"]
+__all__ = ["TextModel", "TextResult", "length_groups", "torch_thread"]
 
 CHUNK = 64  # texts per forward pass at most (measured: 64 beat 32 by ~10% on MiniLM here)
 OVERHEAD_TOKENS = 64  # a forward pass's fixed cost, in padded tokens (measured on MiniLM here)
@@ -97,8 +99,6 @@ class TextModel:
                 torch_thread().submit(self._load_torch, folder).result()
         files = self.bundle.files
         if self.manifest.head:
-            from modelbay.registry.formats import SkopsFormat
-
             self.head_ = SkopsFormat().loads(files[self.manifest.head])
         self.loaded = True
         return self
@@ -216,8 +216,6 @@ class TextModel:
         if self.manifest.task == "embeddings":
             return pooled
         if self.manifest.head:
-            from modelbay.registry.predictor import model_input
-
             x = model_input(self.head_, pooled, feature_names(pooled.shape[1]))
             return np.asarray(self.head_.predict_proba(x), dtype=np.float32)
         z = pooled - pooled.max(axis=1, keepdims=True)  # logits -> probabilities
@@ -250,11 +248,6 @@ def length_groups(sorted_lengths: np.ndarray, most: int) -> list[tuple[int, int]
         groups.append((int(cut[j]), j))
         j = int(cut[j])
     return groups[::-1]
-
-
-def feature_names(dim: int) -> list[str]:
-    """Column names of pooled embeddings when a head learns on them: ``e0 .. e{dim-1}``."""
-    return [f"e{i}" for i in range(dim)]
 
 
 def _pad_id(tok: Any) -> int:

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from modelbay.artifacts.bundle import Manifest
 from modelbay.errors import ConfigError
-from modelbay.text.bundle import Manifest
 
 __all__ = ["TextModule", "bf16_supported", "build_module", "device_for", "require_torch"]
 

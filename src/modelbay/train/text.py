@@ -23,12 +23,13 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
+from modelbay.artifacts.bundle import TextBundle
+from modelbay.artifacts.formats import SkopsFormat
+from modelbay.artifacts.inputs import TEXT_COLUMN, feature_names
 from modelbay.data.profile import profile_predictions, profile_texts
 from modelbay.data.schema import infer_schema
 from modelbay.errors import TrainingError, ValidationError
-from modelbay.text.bundle import TextBundle
-from modelbay.text.encoder import TextModel, feature_names
-from modelbay.text.importer import TEXT_COLUMN
+from modelbay.text.encoder import TextModel
 from modelbay.train.trainer import Progress, TrainSpec, train_model
 
 __all__ = ["TextResult", "TextSpec", "holdout_split", "train_text"]
@@ -172,8 +173,6 @@ def _head(
     spec: TextSpec,
     notify: Callable[[Progress], None],
 ) -> tuple[TextBundle, dict[str, Any], list[dict[str, float]]]:
-    from modelbay.registry.formats import SkopsFormat
-
     if encoder.manifest.task != "embeddings":
         raise ValidationError("a head is trained on an embeddings model; this one classifies")
     notify(Progress("fit", 0, 1, "embedding the texts"))

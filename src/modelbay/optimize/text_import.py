@@ -14,16 +14,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from modelbay.artifacts.bundle import TextBundle
+from modelbay.artifacts.inputs import TEXT_COLUMN
 from modelbay.data.signature import ColumnSpec, OutputSpec, Signature
 from modelbay.errors import ValidationError
 from modelbay.registry.home import Registry
 from modelbay.registry.records import ModelVersion
-from modelbay.text.bundle import TextBundle
 from modelbay.text.encoder import TextModel
 
-__all__ = ["TEXT_COLUMN", "import_transformer", "register_bundle", "text_signature"]
+__all__ = ["import_transformer", "register_bundle", "text_signature"]
 
-TEXT_COLUMN = "text"
 PROBE_TEXTS = ["modelbay checks that the model runs.", "A second, somewhat longer sentence."]
 
 

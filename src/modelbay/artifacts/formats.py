@@ -12,16 +12,18 @@ import io
 import zipfile
 from typing import Any, Protocol
 
+from modelbay.artifacts.bundle import TextBundle
+from modelbay.artifacts.pickles import sniff_pickle
 from modelbay.errors import UnsafeArtifactError, ValidationError
 
 __all__ = [
     "FORMATS",
     "TRUSTED_TYPES",
     "Format",
+    "OnnxFormat",
     "SkopsFormat",
     "TextBundleFormat",
     "get_format",
-    "sniff_pickle",
 ]
 
 TRUSTED_TYPES: frozenset[str] = frozenset(
@@ -56,11 +58,6 @@ class Format(Protocol):
 
     def dumps(self, obj: Any) -> bytes: ...
     def loads(self, data: bytes) -> Any: ...
-
-
-def sniff_pickle(data: bytes) -> bool:
-    """True for bytes that look like a pickle stream (protocol 2+ starts with 0x80)."""
-    return len(data) > 2 and data[0] == 0x80 and data[1] <= 5
 
 
 class SkopsFormat:
@@ -112,15 +109,11 @@ class TextBundleFormat:
     name = "hf"
 
     def dumps(self, obj: Any) -> bytes:
-        from modelbay.text.bundle import TextBundle
-
         if isinstance(obj, TextBundle):
             return obj.to_bytes()
         raise ValidationError(f"the hf format stores a TextBundle, not a {type(obj).__name__}")
 
     def loads(self, data: bytes) -> Any:
-        from modelbay.text.bundle import TextBundle
-
         return TextBundle.from_bytes(data)  # refuses pickles and files outside the bundle
 
 

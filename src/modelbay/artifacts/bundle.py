@@ -7,7 +7,8 @@ classifier trained on frozen embeddings) and ``modelbay.json``, the manifest tha
 says how to run it (task, engine, dtype, pooling, token limit, labels).
 
 Weights in a pickle-based format (``pytorch_model.bin``, ``*.pt``, ``*.ckpt``) are
-refused: such files run code when they are opened. Nothing here imports torch.
+refused: such files run code when they are opened. Nothing here imports torch or
+tokenizers: :class:`modelbay.text.encoder.TextModel` is what runs a bundle.
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from modelbay.artifacts.pickles import PICKLE_SUFFIXES, sniff_pickle
 from modelbay.errors import UnsafeArtifactError, ValidationError
-from modelbay.registry.formats import sniff_pickle
 
 __all__ = ["MANIFEST", "TASKS", "Manifest", "TextBundle"]
 
 MANIFEST = "modelbay.json"
 TASKS = ("embeddings", "text-classification")
 WEIGHTS = ("model.safetensors", "model.onnx")
-_PICKLED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack")
 _SKIP = {".gitattributes", "README.md", "data_config.json"}  # not needed to run the model
 MAX_FILES = 200
 
@@ -83,7 +83,7 @@ class TextBundle:
             if not p.is_file() or p.name in _SKIP or ".git" in p.parts:
                 continue
             rel = p.relative_to(root).as_posix()
-            if p.suffix.lower() in _PICKLED:
+            if p.suffix.lower() in PICKLE_SUFFIXES:
                 raise UnsafeArtifactError(
                     f"{rel} is a pickle-based weights file, and modelbay never loads pickles "
                     "(they run code when opened): save the model with safetensors "
