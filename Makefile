@@ -10,7 +10,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # two pytest workers: half the suite's time is spent waiting on servers and subprocesses
 TEST_WORKERS ?= 2
 
-.PHONY: quickstart test check lint typecheck pytest bench bench-serve bench-layers bench-auth bench-monitor bench-metrics bench-text clean install
+.PHONY: quickstart test check lint typecheck layers pytest bench bench-serve bench-layers bench-auth bench-monitor bench-metrics bench-text clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ quickstart: $(STAMP)
 test: $(STAMP) check
 	MODELBAY_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
-check: lint typecheck
+check: lint typecheck layers
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -41,6 +41,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## ARCHITECTURE.md's import rules (layers, serve without train, no cycles): pyproject.toml.
+layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache --no-logo
 
 bench: $(STAMP)
 	$(BIN)/python bench/train.py
