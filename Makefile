@@ -42,6 +42,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## Regenerate the gRPC stubs in src/modelbay/api/grpc_v2 from its .proto (tests/api/test_proto.py checks them).
+.PHONY: proto
+proto: $(STAMP)
+	$(BIN)/python src/modelbay/api/grpc_v2/generate.py
+
 ## ARCHITECTURE.md's import rules (layers, serve without train, no cycles): pyproject.toml.
 layers: $(STAMP)
 	$(BIN)/lint-imports --no-cache --no-logo
