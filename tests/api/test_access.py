@@ -26,9 +26,9 @@ from starlette.routing import Route as StarletteRoute
 from modelbay import Bay, Settings
 from modelbay.api.access import ANY_KEY, GRPC_METHODS, ROUTES, Route
 from modelbay.api.app import create_app
+from modelbay.api.grpc import METHODS
 from modelbay.errors import NotFoundError
 from modelbay.security.notation import SCOPES
-from modelbay.serve.grpc_messages import METHODS
 
 IRIS_ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5}
 IRIS_ROW |= {"petal length (cm)": 1.4, "petal width (cm)": 0.2}

@@ -1,7 +1,8 @@
 """Open Inference Protocol over gRPC, on a real server, with Triton's unmodified client.
 
 Every model kind of the shared serving registry is asked over gRPC and over REST;
-both must give the in-process predictions.
+both must give the in-process predictions. Every InferParameter kind sent comes back
+with its kind and value (the server answers with the request's parameters).
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import tritonclient.grpc as tg
-from tritonclient.utils import InferenceServerException
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.utils import (
+    InferenceServerException,
+    deserialize_bytes_tensor,
+    triton_to_np_dtype,
+)
 
 from modelbay import Bay
 from tests.conftest import MODELS
@@ -104,3 +111,81 @@ def test_grpc_metadata_health_and_errors(
     ok = client.infer("bc-forest", grpc_inputs(rows))
     assert ok.as_numpy("predict").shape == (2,)
     client.close()
+
+
+# one of each kind tritonclient sends: bool, int64, string and double from `parameters`
+SENT = {"flag": True, "count": -(2**40), "label": "naïve ✓", "ratio": 0.1 + 0.2}
+
+
+def kind_and_value(param: service_pb2.InferParameter) -> tuple[str, object]:
+    kind = param.WhichOneof("parameter_choice")
+    assert kind is not None, "a parameter came back with no value"
+    return kind, getattr(param, kind)
+
+
+@pytest.mark.parametrize(
+    ("priority", "back"),
+    [
+        (2**64 - 1, ("uint64_param", 2**64 - 1)),  # past int64: stays uint64
+        (2**63, ("uint64_param", 2**63)),
+        (7, ("int64_param", 7)),  # a uint64 that int64 holds goes out as int64, same value
+    ],
+)
+def test_every_parameter_kind_round_trips(
+    endpoints: tuple[str, str],
+    serve_data: dict[str, pd.DataFrame],
+    priority: int,
+    back: tuple[str, int],
+) -> None:
+    _, target = endpoints
+    client = tg.InferenceServerClient(target)
+    rows = serve_data["bc-forest"].head(2)
+    # tritonclient sends `priority` as uint64_param, the fifth kind
+    result = client.infer("bc-forest", grpc_inputs(rows), parameters=SENT, priority=priority)
+    client.close()
+    got = result.get_response().parameters
+    assert {k: kind_and_value(got[k]) for k in [*SENT, "priority"]} == {
+        "flag": ("bool_param", True),
+        "count": ("int64_param", -(2**40)),
+        "label": ("string_param", "naïve ✓"),
+        "ratio": ("double_param", 0.1 + 0.2),  # None, then "None", before the .proto
+        "priority": back,
+    }
+    assert kind_and_value(got["runtime"])[0] == "string_param"
+    kind, size = kind_and_value(got["batch_size"])
+    assert kind == "int64_param" and isinstance(size, int) and size >= 2
+    assert result.as_numpy("predict").shape == (2,)
+
+
+def typed_request(model: str, rows: pd.DataFrame) -> service_pb2.ModelInferRequest:
+    """A request with its data in InferTensorContents (tritonclient always sends raw bytes)."""
+    req = service_pb2.ModelInferRequest(model_name=model)
+    values = rows.to_numpy(dtype=np.float64)
+    tensor = req.inputs.add(name="x", datatype="FP64", shape=list(values.shape))
+    tensor.contents.fp64_contents.extend(values.ravel().tolist())
+    return req
+
+
+def test_typed_contents_and_a_parameter_without_value(
+    endpoints: tuple[str, str], serve_bay: Bay, serve_data: dict[str, pd.DataFrame]
+) -> None:
+    _, target = endpoints
+    rows = serve_data["bc-forest"].head(3)
+    want = serve_bay.load("bc-forest").predict(rows)
+    with grpc.insecure_channel(target) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        answer = stub.ModelInfer(typed_request("bc-forest", rows), timeout=30)
+        empty = typed_request("bc-forest", rows)
+        empty.parameters["threshold"].SetInParent()  # present, but none of its five kinds set
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ModelInfer(empty, timeout=30)
+    [out] = answer.outputs
+    assert out.name == "predict" and list(out.shape) == [3]
+    raw = answer.raw_output_contents[0]
+    if out.datatype == "BYTES":
+        got = [v.decode() for v in deserialize_bytes_tensor(raw).tolist()]
+    else:
+        got = np.frombuffer(raw, dtype=triton_to_np_dtype(out.datatype)).tolist()
+    assert [str(v) for v in got] == [str(v) for v in want]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "parameter 'threshold' has no value" in str(caught.value.details())

@@ -1,20 +1,31 @@
 """The gRPC face: Open Inference Protocol v2's ``GRPCInferenceService`` (extra ``grpc``).
 
 It runs in the same process and event loop as the HTTP face, on its own port, and
-calls the same data plane: same runtimes, same batcher, same answers.
+calls the same data plane: same runtimes, same batcher, same answers. The messages,
+method names and handlers are generated from the protocol's .proto (``api/grpc_v2``);
+this module only maps them to the data plane's requests and answers and back.
+
+Parameters (``InferParameter``) keep their kind both ways: a bool, an int64, a string, a
+double and a uint64 arrive as ``bool``, ``int``, ``str``, ``float`` and ``int``; going out,
+a bool is ``bool_param``, an integer ``int64_param`` (``uint64_param`` from 2**63 up, where
+int64 ends), a float ``double_param`` and a string ``string_param``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from typing import Any
+import numbers
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from google.protobuf.message import Message
 
 from modelbay.api.access import GRPC_METHODS, GrpcMethod
+from modelbay.api.grpc_v2 import grpc_predict_v2_pb2 as pb
+from modelbay.api.grpc_v2 import require
 from modelbay.errors import (
-    ConfigError,
     ConflictError,
     DataError,
     Forbidden,
@@ -22,6 +33,7 @@ from modelbay.errors import (
     ModelbayError,
     NotFoundError,
     RateLimited,
+    SchemaError,
     StorageError,
     Unauthenticated,
     ValidationError,
@@ -30,10 +42,21 @@ from modelbay.registry.audit import current_actor
 from modelbay.security.gate import Gate, current_principal, token_from
 from modelbay.serve.codec import DATATYPES, InferRequest, Tensor, from_binary, to_binary
 from modelbay.serve.dataplane import DataPlane
-from modelbay.serve.grpc_messages import METHODS, SERVICE, messages
 
-__all__ = ["build_grpc_server"]
+if TYPE_CHECKING:
+    import grpc
 
+__all__ = ["METHODS", "SERVICE", "build_grpc_server", "parameter", "parameters"]
+
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+METHODS = tuple(m.name for m in SERVICE.methods)  # as the .proto declares them
+
+ParamValue = bool | int | float | str
+Rpc = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], Awaitable[Message]]
+
+_T = TypeVar("_T")
+_INT64 = range(-(2**63), 2**63)
+_UINT64 = range(2**64)
 _CONTENTS = {
     "BOOL": "bool_contents",
     "INT8": "int_contents",
@@ -48,9 +71,10 @@ _CONTENTS = {
     "FP64": "fp64_contents",
     "BYTES": "bytes_contents",
 }
+_KINDS = "bool_param, int64_param, string_param, double_param or uint64_param"
 
 
-def _status(exc: ModelbayError) -> Any:
+def _status(exc: ModelbayError) -> grpc.StatusCode:
     import grpc
 
     for cls, code in (
@@ -69,128 +93,163 @@ def _status(exc: ModelbayError) -> Any:
     return grpc.StatusCode.INTERNAL
 
 
-def _params(pmap: Any) -> dict[str, Any]:
-    out = {}
-    for key, value in pmap.items():
-        choice = value.WhichOneof("parameter_choice")
-        out[key] = getattr(value, choice) if choice else None
+def parameters(given: Mapping[str, pb.InferParameter], where: str = "") -> dict[str, ParamValue]:
+    """A parameter map as Python values of its kinds; one with no value set is a SchemaError."""
+    out: dict[str, ParamValue] = {}
+    for key, param in given.items():
+        kind = param.WhichOneof("parameter_choice")
+        if kind == "bool_param":
+            out[key] = param.bool_param
+        elif kind == "int64_param":
+            out[key] = param.int64_param
+        elif kind == "string_param":
+            out[key] = param.string_param
+        elif kind == "double_param":
+            out[key] = param.double_param
+        elif kind == "uint64_param":
+            out[key] = param.uint64_param
+        else:
+            raise SchemaError(f"{where}parameter {key!r} has no value: set {_KINDS}")
     return out
 
 
-def _request(req: Any) -> InferRequest:
-    from modelbay.errors import SchemaError
+def parameter(key: str, value: object) -> pb.InferParameter:
+    """``value`` as the InferParameter of its kind (the module docstring has the rule)."""
+    if isinstance(value, bool | np.bool_):
+        return pb.InferParameter(bool_param=bool(value))
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+        if number in _INT64:
+            return pb.InferParameter(int64_param=number)
+        if number in _UINT64:
+            return pb.InferParameter(uint64_param=number)
+        raise ValueError(f"parameter {key!r}: {number} is outside int64 and uint64")
+    if isinstance(value, numbers.Real):
+        return pb.InferParameter(double_param=float(value))
+    if isinstance(value, str):
+        return pb.InferParameter(string_param=value)
+    raise TypeError(
+        f"parameter {key!r} is a {type(value).__name__}: an InferParameter holds a bool, "
+        "an integer, a float or a string"
+    )
 
+
+def _tensor(t: pb.ModelInferRequest.InferInputTensor, raw: bytes | None) -> Tensor:
+    where = f"input {t.name!r}"
+    if t.datatype not in DATATYPES:
+        raise SchemaError(f"{where}: datatype {t.datatype!r} is not one of {', '.join(DATATYPES)}")
+    shape = list(t.shape)
+    if any(d < 0 for d in shape):
+        raise SchemaError(f"{where}: shape must be non-negative integers")
+    count = math.prod(shape)
+    if raw is not None:
+        data = from_binary(raw, t.datatype, count, where)
+    elif t.datatype == "BYTES":
+        items = _counted(t.contents.bytes_contents, count, where)
+        data = np.asarray([v.decode("utf-8", errors="replace") for v in items], dtype=object)
+    else:
+        values = _counted(getattr(t.contents, _CONTENTS[t.datatype]), count, where)
+        data = np.asarray(values, dtype=DATATYPES[t.datatype])
+    return Tensor(t.name, shape, t.datatype, data, parameters(t.parameters, f"{where}: "))
+
+
+def _counted(values: Sequence[_T], count: int, where: str) -> Sequence[_T]:
+    if len(values) != count:
+        raise SchemaError(f"{where}: shape says {count} elements, contents have {len(values)}")
+    return values
+
+
+def _request(req: pb.ModelInferRequest) -> InferRequest:
     if not req.inputs:
         raise SchemaError("'inputs' must be a non-empty list of tensors")
     raw = list(req.raw_input_contents)
     if raw and len(raw) != len(req.inputs):
         raise SchemaError(f"{len(raw)} raw_input_contents for {len(req.inputs)} inputs")
-    tensors = []
-    for i, t in enumerate(req.inputs):
-        where = f"input {t.name!r}"
-        if t.datatype not in DATATYPES:
-            raise SchemaError(
-                f"{where}: datatype {t.datatype!r} is not one of {', '.join(DATATYPES)}"
-            )
-        shape = list(t.shape)
-        if any(d < 0 for d in shape):
-            raise SchemaError(f"{where}: shape must be non-negative integers")
-        count = math.prod(shape)
-        if raw:
-            data = from_binary(raw[i], t.datatype, count, where)
-        else:
-            values = list(getattr(t.contents, _CONTENTS[t.datatype]))
-            if len(values) != count:
-                raise SchemaError(
-                    f"{where}: shape says {count} elements, contents have {len(values)}"
-                )
-            if t.datatype == "BYTES":
-                data = np.asarray(
-                    [v.decode("utf-8", errors="replace") for v in values], dtype=object
-                )
-            else:
-                dtype = DATATYPES[t.datatype]
-                data = np.asarray(values, dtype=dtype)
-        tensors.append(Tensor(t.name, shape, t.datatype, data, _params(t.parameters)))
     return InferRequest(
         id=req.id or None,
-        inputs=tensors,
+        inputs=[_tensor(t, raw[i] if raw else None) for i, t in enumerate(req.inputs)],
         outputs=[o.name for o in req.outputs],
-        parameters=_params(req.parameters),
+        parameters=parameters(req.parameters),
     )
 
 
-def _parameter(m: Any, value: Any) -> Any:
-    if isinstance(value, bool):
-        return m.InferParameter(bool_param=value)
-    if isinstance(value, int):
-        return m.InferParameter(int64_param=value)
-    return m.InferParameter(string_param=str(value))
+class _Service:
+    """The six methods of the service over one data plane, with the generated messages."""
 
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
 
-def build_grpc_server(plane: DataPlane, gate: Gate, host: str, port: int) -> Any:
-    """A grpc.aio server for the v2 service; call ``await server.start()``."""
-    try:
-        import grpc
-    except ImportError as exc:
-        raise ConfigError(
-            "gRPC serving needs the grpc extra: pip install 'modelbay[grpc]'"
-        ) from exc
-    m = messages()
+    async def server_live(self, req: pb.ServerLiveRequest, ctx: object) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
 
-    async def server_live(req: Any, ctx: Any) -> Any:
-        return m.ServerLiveResponse(live=True)
+    async def server_ready(self, req: pb.ServerReadyRequest, ctx: object) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=await self.plane.ready())
 
-    async def server_ready(req: Any, ctx: Any) -> Any:
-        return m.ServerReadyResponse(ready=await plane.ready())
-
-    async def server_metadata(req: Any, ctx: Any) -> Any:
-        meta = plane.server_metadata()
-        return m.ServerMetadataResponse(
+    async def server_metadata(
+        self, req: pb.ServerMetadataRequest, ctx: object
+    ) -> pb.ServerMetadataResponse:
+        meta = self.plane.server_metadata()
+        return pb.ServerMetadataResponse(
             name=meta["name"], version=meta["version"], extensions=meta["extensions"]
         )
 
-    async def model_ready(req: Any, ctx: Any) -> Any:
-        return m.ModelReadyResponse(ready=await plane.model_ready(req.name, _version(req.version)))
+    async def model_ready(self, req: pb.ModelReadyRequest, ctx: object) -> pb.ModelReadyResponse:
+        ready = await self.plane.model_ready(req.name, _version(req.version))
+        return pb.ModelReadyResponse(ready=ready)
 
-    async def model_metadata(req: Any, ctx: Any) -> Any:
-        meta = await plane.model_metadata(req.name, _version(req.version))
+    async def model_metadata(
+        self, req: pb.ModelMetadataRequest, ctx: object
+    ) -> pb.ModelMetadataResponse:
+        meta = await self.plane.model_metadata(req.name, _version(req.version))
         tensors = {
             k: [
-                m.TensorMetadata(name=t["name"], datatype=t["datatype"], shape=t["shape"])
+                pb.ModelMetadataResponse.TensorMetadata(
+                    name=t["name"], datatype=t["datatype"], shape=t["shape"]
+                )
                 for t in meta[k]
             ]
             for k in ("inputs", "outputs")
         }
-        return m.ModelMetadataResponse(
+        return pb.ModelMetadataResponse(
             name=meta["name"], versions=meta["versions"], platform=meta["platform"], **tensors
         )
 
-    async def model_infer(req: Any, ctx: Any) -> Any:
-        doc, tensors = await plane.infer(req.model_name, _request(req), _version(req.model_version))
-        out = m.ModelInferResponse(
+    async def model_infer(self, req: pb.ModelInferRequest, ctx: object) -> pb.ModelInferResponse:
+        doc, tensors = await self.plane.infer(
+            req.model_name, _request(req), _version(req.model_version)
+        )
+        out = pb.ModelInferResponse(
             model_name=doc["model_name"], model_version=doc["model_version"], id=doc["id"]
         )
         for key, value in doc["parameters"].items():
-            out.parameters[key].CopyFrom(_parameter(m, value))
+            out.parameters[key].CopyFrom(parameter(key, value))
         for t in tensors:
             out.outputs.add(name=t.name, datatype=t.datatype, shape=t.shape)
             out.raw_output_contents.append(to_binary(t))
         return out
 
-    impl: dict[str, Callable[[Any, Any], Awaitable[Any]]] = {
-        "ServerLive": server_live,
-        "ServerReady": server_ready,
-        "ServerMetadata": server_metadata,
-        "ModelReady": model_ready,
-        "ModelMetadata": model_metadata,
-        "ModelInfer": model_infer,
+
+def build_grpc_server(plane: DataPlane, gate: Gate, host: str, port: int) -> grpc.aio.Server:
+    """A grpc.aio server for the v2 service; call ``await server.start()``."""
+    require()
+    import grpc
+
+    from modelbay.api.grpc_v2 import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    service = _Service(plane)
+    impl: dict[str, Rpc] = {
+        "ServerLive": service.server_live,
+        "ServerReady": service.server_ready,
+        "ServerMetadata": service.server_metadata,
+        "ModelReady": service.model_ready,
+        "ModelMetadata": service.model_metadata,
+        "ModelInfer": service.model_infer,
     }
 
-    def guarded(name: str) -> Callable[[Any, Any], Awaitable[Any]]:
+    def guarded(name: str) -> Rpc:
         fn, method = impl[name], GRPC_METHODS[name]
 
-        async def call(req: Any, ctx: Any) -> Any:
+        async def call(req: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
             try:
                 if method.scopes:
                     await _admit(gate, plane, method, req, ctx)
@@ -200,16 +259,10 @@ def build_grpc_server(plane: DataPlane, gate: Gate, host: str, port: int) -> Any
 
         return call
 
-    handlers = {
-        name: grpc.unary_unary_rpc_method_handler(
-            guarded(name),
-            request_deserializer=getattr(m, req_type).FromString,
-            response_serializer=getattr(m, resp_type).SerializeToString,
-        )
-        for name, (req_type, resp_type) in METHODS.items()
-    }
+    # the generated registration: method paths, request parsers and response writers
+    servicer = SimpleNamespace(**{name: guarded(name) for name in METHODS})
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 256 << 20)])
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
     server.add_insecure_port(f"{host}:{port}")
     return server
 

@@ -214,7 +214,8 @@ class DataPlane:
             "model_name": name,
             "model_version": str(result.served.version.version),
             "id": result.request_id,
-            "parameters": {
+            "parameters": {  # the request's come back (a client sees what was read), ours win
+                **params,
                 "batch_size": result.batch.rows,
                 "batch_requests": result.batch.requests,
                 "runtime": result.served.runtime.name,
