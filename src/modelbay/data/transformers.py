@@ -2,7 +2,7 @@
 
 They live in the data stage so that a serving process can load a model without
 any training code, and they are the only non-scikit-learn types that
-``registry.formats`` trusts when it loads a skops artifact.
+``artifacts.formats`` trusts when it loads a skops artifact.
 """
 
 from __future__ import annotations
