@@ -36,7 +36,7 @@ def create_app(server: Server | Settings | None = None) -> Front:
         if s.grpc_port:
             from modelbay.api.grpc import build_grpc_server
 
-            grpc_server = build_grpc_server(core.plane, core.gate, s.grpc_host, s.grpc_port)
+            grpc_server = build_grpc_server(core, s.grpc_host, s.grpc_port)
             await grpc_server.start()
         core.settle()
         try:

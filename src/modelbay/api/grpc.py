@@ -38,10 +38,10 @@ from modelbay.errors import (
     Unauthenticated,
     ValidationError,
 )
-from modelbay.registry.audit import current_actor
-from modelbay.security.gate import Gate, current_principal, token_from
+from modelbay.security.admission import Admission
 from modelbay.serve.codec import DATATYPES, InferRequest, Tensor, from_binary, to_binary
 from modelbay.serve.dataplane import DataPlane
+from modelbay.server import Server
 
 if TYPE_CHECKING:
     import grpc
@@ -229,14 +229,16 @@ class _Service:
         return out
 
 
-def build_grpc_server(plane: DataPlane, gate: Gate, host: str, port: int) -> grpc.aio.Server:
-    """A grpc.aio server for the v2 service; call ``await server.start()``."""
+def build_grpc_server(server: Server, host: str, port: int) -> grpc.aio.Server:
+    """A grpc.aio server for the v2 service over the serving core ``server`` (its data plane
+    and its one admission step, as the HTTP front's); call ``await grpc_server.start()``."""
     require()
     import grpc
 
     from modelbay.api.grpc_v2 import grpc_predict_v2_pb2_grpc as pb_grpc
 
-    service = _Service(plane)
+    service = _Service(server.plane)
+    admission = server.admission
     impl: dict[str, Rpc] = {
         "ServerLive": service.server_live,
         "ServerReady": service.server_ready,
@@ -252,7 +254,7 @@ def build_grpc_server(plane: DataPlane, gate: Gate, host: str, port: int) -> grp
         async def call(req: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
             try:
                 if method.scopes:
-                    await _admit(gate, plane, method, req, ctx)
+                    await _admit(admission, name, method, req, ctx)
                 return await fn(req, ctx)
             except ModelbayError as exc:
                 await ctx.abort(_status(exc), str(exc))
@@ -261,24 +263,24 @@ def build_grpc_server(plane: DataPlane, gate: Gate, host: str, port: int) -> grp
 
     # the generated registration: method paths, request parsers and response writers
     servicer = SimpleNamespace(**{name: guarded(name) for name in METHODS})
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 256 << 20)])
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
-    server.add_insecure_port(f"{host}:{port}")
-    return server
+    grpc_server = grpc.aio.server(options=[("grpc.max_receive_message_length", 256 << 20)])
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, grpc_server)
+    grpc_server.add_insecure_port(f"{host}:{port}")
+    return grpc_server
 
 
-async def _admit(gate: Gate, plane: DataPlane, method: GrpcMethod, req: Any, ctx: Any) -> None:
-    """The same checks as the HTTP front: key (metadata), scope, model allow-list, limits."""
+async def _admit(admission: Admission, name: str, method: GrpcMethod, req: Any, ctx: Any) -> None:
+    """The server's one admission step (as the HTTP front's): the key from the call's
+    metadata, the scope, the model allow-list, the limits; a denial is audited."""
     metadata = {k.lower(): v for k, v in (ctx.invocation_metadata() or ())}
-    token = token_from(metadata.get("authorization"), metadata.get("x-api-key"))
-    principal = await gate.authenticate(token)
-    gate.authorize(principal, method.scopes)
-    if method.model and principal.models is not None:
-        name = getattr(req, "model_name", "") or getattr(req, "name", "")
-        await gate.check_model(principal, name, plane.manager.model_of)
-    gate.admit(principal, token)
-    current_principal.set(principal)
-    current_actor.set(principal.name)
+    model = (getattr(req, "model_name", "") or getattr(req, "name", "")) if method.model else None
+    await admission.admit(
+        method.scopes,
+        f"grpc {name}",
+        authorization=metadata.get("authorization"),
+        api_key=metadata.get("x-api-key"),
+        model=model,
+    )
 
 
 def _version(text: str) -> int | None:
