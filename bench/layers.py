@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve import build_models, write_bodies
 
 
-
 def reuse_answers() -> None:
     """``InferenceSession.run`` computes each (session, outputs) answer once, then reuses it."""
     run = ort.InferenceSession.run
@@ -121,9 +120,7 @@ async def layers(home: Path, body: bytes, head: int | None, rounds: int, log: bo
     from modelbay.settings import Settings
 
     # two workers on two CPUs: one model thread a worker, calls inline
-    app = create_app(
-        Settings(home=home, auth=False, workers=2, log_sample=1.0 if log else 0.0)
-    )
+    app = create_app(Settings(home=home, auth=False, workers=2, log_sample=1.0 if log else 0.0))
     config = uvicorn.Config(
         app, port=0, http=InferenceProtocol, loop="uvloop", log_level="warning", access_log=False
     )

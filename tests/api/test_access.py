@@ -71,7 +71,7 @@ def client(home: Home) -> Iterator[TestClient]:
                     c.post(f"/v2/models/{model}/infer", json=V2_BODY, headers=admin).status_code
                     == 200
                 )
-        c.app.api.state.predlog.flush()  # type: ignore[attr-defined]
+        c.app.server.predlog.flush()  # type: ignore[attr-defined]
         yield c
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from modelbay import Bay, Registry, Settings
+from modelbay import Bay, Settings
 from modelbay.api.app import create_app
 from tests.conftest import MODELS
 
