@@ -59,6 +59,13 @@ bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/serve.py
 
+## No regression: this checkout's server paired with an earlier commit's (BASELINE=REV, by
+## default bench/serve.py's: 8cea589, before issue 20), same venv, same run.
+.PHONY: bench-regress
+bench-regress: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/serve.py --only baseline $(if $(BASELINE),--baseline $(BASELINE))
+
 ## What each layer of the inference path costs a 1,000-row binary request, in process.
 bench-layers: $(STAMP)
 	$(BIN)/python bench/layers.py

@@ -1,6 +1,7 @@
 """Served throughput and latency against the in-process limit and against other servers.
 
     python bench/serve.py [--duration 5] [--competitors mlflow,bentoml,mlserver]
+                          [--only PART,...] [--baseline REV] [--paired-rounds 5]
 
 Models: a scaler + logistic-regression pipeline and a 100-tree random forest,
 trained by modelbay on breast cancer (569 x 30). The run measures, on this machine:
@@ -16,19 +17,27 @@ trained by modelbay on breast cancer (569 x 30). The run measures, on this machi
 3. the floors, through the binary route: the same graphs behind a bare ASGI app under
    uvicorn (``bench/floor_app.py``: no checks, batching, metrics or log) and behind a bare
    httptools protocol without ASGI (``bench/floor_raw.py``), as many workers each: what
-   any Python server of either kind keeps of the in-process rate here;
+   any Python server of either kind keeps of the in-process rate here; and the naive JSON
+   floor, a plain Flask app under ``gunicorn -w N`` (``bench/floor_flask.py``: ``json.loads``,
+   the scikit-learn model's ``predict``, ``jsonify``), sent modelbay's v2 JSON bodies;
 4. paired rounds for the 1,000-row binary target: ``modelbay serve`` and the floor
    without ASGI both up, and in each round the in-process ONNX rate, then each server
    under the same load, a few seconds apart; the ratio of each round, and their median.
    This machine's speed swings by half within minutes, so a served figure set against
    a limit measured minutes earlier (or the best limit of the run) says as much about
    the minute as about the server; a ratio of figures seconds apart says less of it;
-5. the same load against MLflow's scoring server, BentoML and MLServer serving the
+5. no regression (``bench/baseline.py``): the server of an earlier commit (``--baseline
+   REV``, by default the one before issue 20's serving core) checked out into a temporary
+   git worktree, and this checkout's, paired rounds of 1-row v2 JSON requests at 64
+   connections and 1,000-row binary requests at 8, new/old each round and the median;
+6. the same load against MLflow's scoring server, BentoML and MLServer serving the
    same fitted model, each installed into its own environment under
    ``bench/.envs`` (created on first run) and started with its default settings.
 
-The other servers get the model as a joblib file written by this script (their own
-formats load pickles; modelbay never does). Ratios are what to read: the machine is
+``--only floors,baseline`` runs some parts alone (the competitors take minutes); a part
+brings what its targets are set against (floors and competitors: modelbay's own runs).
+The other servers and the Flask floor get the model as a joblib file written by this
+script (their own formats load pickles; modelbay never does). Ratios are what to read: the machine is
 shared and noisy, and wrk itself takes one of the two cores.
 """
 
@@ -405,6 +414,7 @@ def modelbay_runs(
 
 FLOOR = "floor: uvicorn + ONNX Runtime, nothing else"
 FLOOR_RAW = "floor without ASGI: httptools protocol + ONNX Runtime"
+FLOOR_FLASK = "floor: Flask + gunicorn, scikit-learn, v2 JSON"
 
 
 def write_graphs(home: Path, models: dict[str, Any], tmp: Path) -> dict[str, str]:
@@ -446,6 +456,47 @@ def floor_runs(
     return out
 
 
+def flask_floor(
+    files: dict[str, Path], bodies: Any, conns: list[int], seconds: float, tmp: Path
+) -> dict[str, Any]:
+    """The naive JSON floor: ``bench/floor_flask.py`` (``json.loads``, the scikit-learn
+    model's ``predict``, ``jsonify``) under ``gunicorn -w N``, N as many workers as
+    ``modelbay serve`` starts (one a CPU), gunicorn's defaults otherwise; sent the same v2
+    JSON bodies as modelbay's JSON route."""
+    from modelbay.settings import auto_workers
+
+    env = clean_env()
+    env["BENCH_FLASK_MODELS"] = json.dumps({name: str(path) for name, path in files.items()})
+    port = free_port()
+    argv = [str(BIN / "gunicorn"), "-w", str(auto_workers()), "-b", f"127.0.0.1:{port}"]
+    argv += ["--chdir", str(HERE), "floor_flask:create_app()"]
+    url = f"http://127.0.0.1:{port}/v2/models/{{}}/infer"
+    with server(argv, f"http://127.0.0.1:{port}/", tmp, env, tmp / "floor-flask.log"):
+        return {FLOOR_FLASK: measure(url.format, bodies["v2-json"], list(files), conns, seconds)}
+
+
+def alternating(
+    urls: dict[str, str],
+    body: tuple[Path, dict[str, str]],
+    conns: int,
+    rounds: int,
+    seconds: float,
+    each_round: Callable[[], object] | None = None,
+) -> dict[str, list[dict[str, float]]]:
+    """``rounds`` rounds of the same wrk load (``body``: file and headers) on each of
+    ``urls`` (label -> URL), seconds apart, the order reversed every other round so that a
+    drift within a round falls on each alike; ``each_round`` is called at each round's
+    start. Every server stays up, idle while another is loaded."""
+    path, headers = body
+    out: dict[str, list[dict[str, float]]] = {label: [] for label in urls}
+    for r in range(rounds):
+        if each_round is not None:
+            each_round()
+        for label in list(urls) if r % 2 == 0 else list(urls)[::-1]:
+            out[label].append(wrk(urls[label], path, headers, conns, seconds))
+    return out
+
+
 def paired_rounds(
     home: Path, models: dict[str, Any], bodies: Any, rounds: int, seconds: float, tmp: Path
 ) -> dict[str, dict[str, list[float]]]:
@@ -482,14 +533,20 @@ def paired_rounds(
         for name, sess in sessions.items():
             for url in urls.values():  # each worker loads the model on its first request
                 wrk(url.format(name), path, headers, 16, 1)
-            res: dict[str, list[float]] = {"limit": [], "modelbay": [], "floor": []}
-            for r in range(rounds):
-                res["limit"].append(BIG * rate(lambda s=sess, f={"input": x}: s.run(None, f)))
-                order = list(urls) if r % 2 == 0 else list(urls)[::-1]
-                for who in order:
-                    got = wrk(urls[who].format(name), path, headers, 8, seconds)
-                    res[who].append(got["rps"] * BIG)
-            out[name] = res
+            limit: list[float] = []
+            runs = alternating(
+                {who: url.format(name) for who, url in urls.items()},
+                (path, headers),
+                8,
+                rounds,
+                seconds,
+                lambda s=sess, f={"input": x}, into=limit: into.append(
+                    BIG * rate(lambda: s.run(None, f))
+                ),
+            )
+            out[name] = {"limit": limit} | {
+                who: [got["rps"] * BIG for got in got_runs] for who, got_runs in runs.items()
+            }
     return out
 
 
@@ -635,6 +692,8 @@ def report(limits: dict[str, Any], served: dict[str, Any], conns: list[int]) -> 
             f"| {m} | {r['sklearn_1row_calls_s']:,.0f} | {r['sklearn_rows_s']:,.0f} | "
             f"{r['onnx_1row_calls_s']:,.0f} | {r['onnx_rows_s']:,.0f} |"
         )
+    if not served:
+        return
     print(
         f"\n### Served, 1-row requests (req/s, p50/p99 ms) and {BIG:,}-row requests at 8 connections\n"
     )
@@ -680,6 +739,13 @@ def report(limits: dict[str, Any], served: dict[str, Any], conns: list[int]) -> 
         if "mlserver" in others and m in others["mlserver"]:
             r = ours[m][f"{BIG}rows@8"]["rows_s"] / others["mlserver"][m][f"{BIG}rows@8"]["rows_s"]
             print(f"- {m}, {BIG:,}-row JSON rows/s vs MLServer: {r:.1f}x (target >= 1.5x)")
+        if m in served.get(FLOOR_FLASK, {}):
+            r = ours[m][f"{BIG}rows@8"]["rows_s"] / served[FLOOR_FLASK][m][f"{BIG}rows@8"]["rows_s"]
+            print(
+                f"- {m}, {BIG:,}-row JSON rows/s vs the Flask + gunicorn floor: {r:.2f}x "
+                "(target >= 1.5x; modelbay's v2 JSON route with validation, metrics and the "
+                "prediction log on)"
+            )
         binary = served.get("modelbay v2-binary", {}).get(m)
         if binary:
             r = binary[f"{BIG}rows@8"]["rows_s"] / limits[m]["onnx_rows_s"]
@@ -697,7 +763,22 @@ def report(limits: dict[str, Any], served: dict[str, Any], conns: list[int]) -> 
                     )
 
 
-def main() -> None:
+PARTS = ("limits", "modelbay", "floors", "paired", "baseline", "competitors")
+# the parts whose figures a part's target lines are set against, measured with it
+NEEDS = {"modelbay": {"limits"}, "floors": {"modelbay"}, "competitors": {"modelbay"}}
+
+
+def parts_of(only: str) -> set[str]:
+    """The parts ``--only`` names, with the parts they need."""
+    todo = {p.strip() for p in only.split(",") if p.strip()}
+    if not todo or todo - set(PARTS):
+        sys.exit(f"--only {only!r}: give a comma list of {', '.join(PARTS)}")
+    while more := {n for p in todo for n in NEEDS.get(p, set())} - todo:
+        todo |= more
+    return todo
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--connections", default="1,8,64")
@@ -705,43 +786,91 @@ def main() -> None:
         "--competitors", default="mlflow,bentoml,mlserver", help="comma list, or 'none'"
     )
     parser.add_argument(
-        "--paired-rounds", type=int, default=5, help="rounds of the paired 1,000-row measure"
+        "--paired-rounds",
+        type=int,
+        default=5,
+        help="rounds of each paired measure (modelbay and the floor; the baseline and this checkout)",
     )
-    parser.add_argument("--json", type=Path, default=HERE / "results" / "serve.json")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma list of parts to run, of {', '.join(PARTS)} [default: all]; floors and "
+        "competitors bring modelbay's own runs (their targets compare with them), and "
+        "modelbay brings the in-process limits",
+    )
+    parser.add_argument(
+        "--baseline",
+        default="8cea589",
+        metavar="REV",
+        help="the commit whose server this checkout's is paired with [default: 8cea589, "
+        "the commit before the serving core of issue 20]",
+    )
+    parser.add_argument(
+        "--json", type=Path, help="results file [default: bench/results/serve[-PARTS].json]"
+    )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install wrk (make bench-serve installs it)")
-    conns = [int(c) for c in args.connections.split(",")]
-    with tempfile.TemporaryDirectory() as t:
-        tmp = Path(t)
-        home = tmp / "home"
-        models, x = build_models(home)
-        bodies = write_bodies(tmp, x)
-        limits = in_process(models, x, home)
-        served = modelbay_runs(home, bodies, conns, args.duration, tmp)
-        served.update(floor_runs(home, models, bodies, conns, args.duration, tmp))
-        paired = (
-            paired_rounds(home, models, bodies, args.paired_rounds, args.duration, tmp)
-            if args.paired_rounds > 0
-            else {}
-        )
-        files = export(models, tmp)
-        for name in [c for c in args.competitors.split(",") if c and c != "none"]:
-            try:
-                served.update(competitor(name, files, bodies, conns, args.duration, tmp))
-            except Exception as exc:  # one broken competitor must not hide the others
-                print(f"{name}: not measured: {exc}", file=sys.stderr)
+    args.parts = parts_of(args.only)
+    if args.json is None:
+        suffix = "" if args.parts == set(PARTS) else "-" + "-".join(sorted(args.parts))
+        args.json = HERE / "results" / f"serve{suffix}.json"
+    return args
+
+
+def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """The parts of ``args.parts``, reported; their figures."""
+    todo, conns, seconds = args.parts, [int(c) for c in args.connections.split(",")], args.duration
+    if "baseline" in todo:
+        from baseline import commit_of  # it builds on this module's helpers
+
+        commit_of(args.baseline)  # a wrong REV fails now, not after the other parts
+    home = tmp / "home"
+    models, x = build_models(home)
+    bodies = write_bodies(tmp, x)
+    limits = in_process(models, x, home) if "limits" in todo else {}
+    served = modelbay_runs(home, bodies, conns, seconds, tmp) if "modelbay" in todo else {}
+    files = export(models, tmp) if todo & {"floors", "competitors"} else {}
+    if "floors" in todo:
+        served.update(floor_runs(home, models, bodies, conns, seconds, tmp))
+        served.update(flask_floor(files, bodies, conns, seconds, tmp))
+    paired = {}
+    if "paired" in todo and args.paired_rounds > 0:
+        paired = paired_rounds(home, models, bodies, args.paired_rounds, seconds, tmp)
+    baseline: dict[str, Any] = {}
+    if "baseline" in todo and args.paired_rounds > 0:
+        from baseline import baseline_runs
+
+        baseline = baseline_runs(home, bodies, args.baseline, args.paired_rounds, seconds, tmp)
+    competitors = [c for c in args.competitors.split(",") if c and c != "none"]
+    for name in competitors if "competitors" in todo else []:
+        try:
+            served.update(competitor(name, files, bodies, conns, seconds, tmp))
+        except Exception as exc:  # one broken competitor must not hide the others
+            print(f"{name}: not measured: {exc}", file=sys.stderr)
+    if limits:
         # measured again at the end, the best of both kept: a limit taken in a noisy minute
         # would flatter every served figure compared with it
         again = in_process(models, x, home)
         limits = {m: {k: max(v, again[m][k]) for k, v in r.items()} for m, r in limits.items()}
         report(limits, served, conns)
-        if paired:
-            paired_report(paired)
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({"limits": limits, "served": served, "paired": paired}, indent=2)
-        )
+    if paired:
+        paired_report(paired)
+    if baseline:
+        from baseline import baseline_report
+
+        baseline_report(baseline)
+    return {"limits": limits, "served": served, "paired": paired, "baseline": baseline}
+
+
+def main() -> None:
+    args = arguments()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk (make bench-serve installs it)")
+    # a SIGTERM unwinds like an error: the servers stopped, the baseline worktree removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    with tempfile.TemporaryDirectory() as t:
+        results = run(args, Path(t))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
