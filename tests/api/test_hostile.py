@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import strategies as st
 
 from modelbay import Bay, Settings
 from modelbay.api.app import create_app
@@ -111,3 +114,27 @@ def test_a_slow_request_gets_504_and_the_model_keeps_serving(
             assert r.status_code == 200
     finally:
         serve_bay.deployments.delete("slow-forest")
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+_TRICKY = st.text(alphabet='[]{}"\\ a,:', max_size=12)  # brackets, quotes, escapes in strings
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TRICKY,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@hypothesis.given(_JSON)
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+def test_json_depth_is_the_parsed_documents_depth(doc: object) -> None:
+    """The byte-level depth equals the depth of the parsed document, whatever its strings hold
+    (brackets, quotes and runs of backslashes)."""
+    assert json_depth(json.dumps(doc).encode()) == _depth(doc)

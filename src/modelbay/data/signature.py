@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from modelbay.errors import SchemaError
 
 __all__ = ["ColumnSpec", "OutputSpec", "Signature"]
 
+_NUMBER_TYPES = frozenset({float, int})  # what JSON numbers parse to (bool is its own type)
 _NUMERIC_DTYPES = {"float64", "float32", "int64", "int32", "int16", "int8", "uint8"}
 
 
@@ -90,16 +93,23 @@ class Signature:
     def block_from_records(self, rows: list[Any]) -> np.ndarray | None:
         """Rows (dicts or lists) as a float64 block, or None when they need the full checks."""
         names = self.names
+        width = len(names)
         try:
-            if all(isinstance(r, dict) for r in rows):
-                if any(len(r) != len(names) for r in rows):
+            kinds = set(map(type, rows))
+            if kinds == {dict}:
+                if set(map(len, rows)) != {width}:
                     return None
-                values = [[r[n] for n in names] for r in rows]
-            elif all(isinstance(r, list) and len(r) == len(names) for r in rows):
+                if width == 1:
+                    values: list[Any] = [[r[names[0]]] for r in rows]
+                else:  # in C: a Python loop over the values cost 5x the parse of the body
+                    values = list(map(itemgetter(*names), rows))
+            elif kinds == {list} and set(map(len, rows)) == {width}:
                 values = rows
             else:
                 return None
-            if any(isinstance(v, bool | str) for row in values for v in row):
+            # numbers only (no true/false, no strings, no nulls: the slow path says which);
+            # the types are gathered in C, one set, not a generator over every value
+            if not set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:
                 return None
             block = np.asarray(values, dtype=np.float64)
         except (KeyError, TypeError, ValueError):
