@@ -117,7 +117,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     raw_inputs = doc.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise _bad("'inputs' must be a non-empty list of tensors")
-    bools = b"true" in head or b"false" in head  # else no value can be a JSON boolean
+    bools = _maybe_booleans(head)  # else no value can be a JSON boolean
     offset = 0
     inputs = []
     for i, raw in enumerate(raw_inputs):
@@ -149,6 +149,27 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
         all_binary="binary_data_output" in params
         and flag("binary_data_output", params["binary_data_output"]),
     )
+
+
+# Past this size the JSON text is scanned with numpy: `b"true" in head` read a 240 kB body
+# of numbers at under 1 GB/s (320 us, and 220 for "false"); numpy finds the first letters
+# and checks the rest at their positions (70 us for both).
+_SCAN_WITH_NUMPY = 4096
+
+
+def _maybe_booleans(head: bytes) -> bool:
+    """Whether the JSON text ``head`` may hold a true or false (a number never does)."""
+    if len(head) < _SCAN_WITH_NUMPY:
+        return b"true" in head or b"false" in head
+    a = np.frombuffer(head, dtype=np.uint8)
+    for word in (b"true", b"false"):
+        starts = np.flatnonzero(a[: a.size - len(word) + 1] == word[0])
+        found = np.ones(starts.size, dtype=bool)
+        for k in range(1, len(word)):
+            found &= a[starts + k] == word[k]
+        if found.any():
+            return True
+    return False
 
 
 _BAD_SHAPE = "'shape' must be a list of non-negative integers"
@@ -190,8 +211,14 @@ def _from_json(data: Any, datatype: str, count: int, where: str, bools: bool = T
     dtype = DATATYPES[datatype]
     if dtype is not None and datatype != "BOOL" and not bools:
         # The fast path: numpy converts the (nested) list in C; null becomes NaN in floats.
+        # A flat list goes through fromiter, which skips array()'s look for nesting (245 us
+        # against 400 for 30,000 floats).
+        wanted = np.float64 if dtype.kind == "f" else dtype
         try:
-            arr = np.array(data, dtype=np.float64 if dtype.kind == "f" else dtype).ravel()
+            if type(data) is list and data and type(data[0]) is not list:
+                arr = np.fromiter(data, dtype=wanted, count=len(data))
+            else:
+                arr = np.array(data, dtype=wanted).ravel()
         except (TypeError, ValueError, OverflowError):
             arr = None  # strings, nulls in integers or ragged lists: the careful path says which
         if arr is not None:
