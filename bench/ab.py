@@ -94,7 +94,7 @@ def alternate(
             check = httpx.post(url, content=body.read_bytes(), headers={**headers, **extra})
             assert check.status_code == 200, check.text
             pid = _server_pid(url)
-            before = _cpu_ticks(pid)
+            before = cpu_ticks(pid)
             with _only(pid, servers if args.pin else set()):
                 result = wrk(
                     url,
@@ -105,7 +105,7 @@ def alternate(
                     load_cpus(args),
                 )
             served = max(1.0, result["rps"] * round(args.duration))
-            used_s = (_cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK")
+            used_s = (cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK")
             result["cpu_us"] = used_s * 1e6 / served
             runs[label].append(result)
         print(f"round {r + 1}/{args.rounds} done", flush=True)
@@ -114,9 +114,10 @@ def alternate(
 
 @contextmanager
 def _only(pid: int, servers: set[int]) -> Iterator[None]:
-    """The other servers stopped (SIGSTOP) while ``pid`` is measured: their timers and polls
-    would otherwise run on the measured server's core and be charged to it."""
-    others = [p for p in servers if p != pid and p > 0]
+    """The other servers stopped (SIGSTOP to each one's process tree: a supervisor and its
+    workers) while ``pid`` is measured: their timers and polls would otherwise run on the
+    measured server's cores and be charged to it."""
+    others = [q for p in servers if p != pid and p > 0 for q in tree(p)]
     for p in others:
         os.kill(p, signal.SIGSTOP)
     try:
@@ -127,20 +128,39 @@ def _only(pid: int, servers: set[int]) -> Iterator[None]:
 
 
 def _server_pid(url: str) -> int:
-    """The process serving ``url`` (the one started with its port)."""
+    """The process serving ``url`` (the one started with its port: with workers, their
+    supervisor)."""
     port = url.split(":")[2].split("/")[0]
     out = subprocess.run(["pgrep", "-f", f"serve .*--port {port}"], capture_output=True, text=True)
     pids = [int(p) for p in out.stdout.split()]
     return min(pids) if pids else 0
 
 
-def _cpu_ticks(pid: int) -> int:
-    """User + system CPU ticks of a process (all its threads)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (a server's supervisor and its workers)."""
+    found, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                stack += [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU ticks of a process and every process below it (all their threads):
+    a server with workers is its supervisor and its workers."""
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
 
 
 def median(runs: Runs, label: str, key: str = "rps") -> float:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ab import cpu_ticks
 
 from serve import clean_env, free_port, run_wrk, server
 
@@ -234,11 +235,14 @@ def main() -> None:
                 grown = (sum(rss_kb(p) for p in pids) - before) / 1024 / workers
                 memory[label] = grown if label != "fp32" else None
             results = {}
+            root = min(pids)  # the supervisor: its process tree is the server
             for label in deployments:
                 for c in conns:
-                    results[(label, c)] = wrk(
-                        f"{base}/v1/embeddings", bodies[label], c, args.duration
-                    )
+                    before, t0 = cpu_ticks(root), time.perf_counter()
+                    result = wrk(f"{base}/v1/embeddings", bodies[label], c, args.duration)
+                    used = (cpu_ticks(root) - before) / os.sysconf("SC_CLK_TCK")
+                    result["cores"] = used / (time.perf_counter() - t0)
+                    results[(label, c)] = result
         print(f"cold start (server start to first embedding, fp32): {cold:.1f} s")
         print(
             f"memory per loaded model (RSS growth of a worker, {workers} worker(s)): "
@@ -257,6 +261,15 @@ def main() -> None:
             top = results[(label, conns[-1])]["rps"] / limit
             errs = sum(results[(label, c)]["errors"] for c in conns)
             print(f"| {label} | {ref} | {' | '.join(cells)} | {top:.2f}x | {errs:.0f} |")
+        print("\n## server cores used, and the tail: p99 against 3x p50\n")
+        print("| variant | connections | cores used | p50 ms | p99 ms | p99 <= 3x p50 |")
+        print("| --- | ---: | ---: | ---: | ---: | --- |")
+        for (label, c), r in results.items():
+            tail = "yes" if r["p99_ms"] <= 3 * r["p50_ms"] else "NO"
+            print(
+                f"| {label} | {c} | {r['cores']:.2f} of {workers} | {r['p50_ms']:.1f} "
+                f"| {r['p99_ms']:.1f} | {tail} |"
+            )
         fp32 = results[("fp32", conns[-1])]["rps"] / limit
         best_label = max(deployments, key=lambda k: results[(k, conns[-1])]["rps"])
         best = results[(best_label, conns[-1])]["rps"] / limit
