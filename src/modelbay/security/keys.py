@@ -225,30 +225,14 @@ class KeyCatalog:
     ) -> tuple[ApiKey, str]:
         """A new key; returns its record and the key itself (shown once, never stored)."""
         with self._audit.action("key.create", name) as note:
-            key, token = self._create(
+            row, token = self._new_row(
                 name, scopes, models, rate, burst, quota, quota_period, expires, token
             )
+            with self._db.session() as s:
+                self._insert(s, row)
+                key = _record(row)
             note["detail"] = f"id {key.id}, scopes {','.join(key.scopes)}"
             return key, token
-
-    def _create(
-        self,
-        name: str,
-        scopes: Any,
-        models: Any,
-        rate: float | str | None,
-        burst: int | None,
-        quota: int | str | None,
-        quota_period: str,
-        expires: datetime | str | None,
-        token: str | None,
-    ) -> tuple[ApiKey, str]:
-        row, token = self._new_row(
-            name, scopes, models, rate, burst, quota, quota_period, expires, token
-        )
-        with self._db.session() as s:
-            self._insert(s, row)
-            return _record(row), token
 
     def _new_row(
         self,
