@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import signal
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +19,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from modelbay import Bay, Settings
 from modelbay.registry.keys import generate_master_key
+from tests import procs
 
 PG_URL = os.environ.get("MODELBAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -33,6 +39,39 @@ def _rank(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_rank)  # stable: a module's tests keep their order
+
+
+# -- processes: none outlives the session (see tests/procs.py) ------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_timeout import get_env_settings
+
+    method = get_env_settings(config).method
+    if method != "signal":  # "thread" ends the process with os._exit: no finalizer would run
+        raise pytest.UsageError(
+            f"timeout_method is {method!r}: the tests need 'signal', which raises inside the"
+            " test, so the finalizers that stop its servers run"
+        )
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupted)  # a killed run tears down as on Ctrl-C
+    atexit.register(procs.stop_all)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The safety net: end the process groups that no test's finalizer stopped."""
+    left = procs.stop_all()
+    if left:
+        print(
+            f"\ntests/procs: stopped {len(left)} process group(s) no finalizer stopped:",
+            file=sys.stderr,
+        )
+        for line in left:
+            print(f"  {line}", file=sys.stderr)
 
 
 @pytest.fixture(autouse=True)
@@ -163,12 +202,22 @@ def frames(mixed: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="session")
 def serve_home(tmp_path_factory: pytest.TempPathFactory, mixed: pd.DataFrame) -> Path:
+    """A home with the MODELS trained, shared by every module on a worker: read from it only.
+    A module that writes (deployments, keys, logs, alerts) takes ``own_serve_home``."""
     home = tmp_path_factory.mktemp("serve-home")
     data = frames(mixed)
     with Bay(home=home) as bay:
         for name, (key, target, algorithm) in MODELS.items():
             bay.train(data[key], target, name=name, algorithm=algorithm, trials=1, cv=2)
     return home
+
+
+@pytest.fixture(scope="module")
+def own_serve_home(serve_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``serve_home`` for one module: what it makes there no other module sees."""
+    path = tmp_path_factory.mktemp("own-serve-home") / "home"
+    shutil.copytree(serve_home, path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,17 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from tests import procs
+from tests.polling import wait_for
+
 BIN = Path(sys.executable).parent
+START_S = 90.0  # a server's start on a loaded machine: 2 workers importing scikit-learn, ONNX
 
 
 def free_port() -> int:
@@ -29,6 +32,8 @@ def running_server(
     """``modelbay serve`` on a free port of 127.0.0.1 over ``home``; yields its URL.
 
     Without API keys unless ``auth`` (then set MODELBAY_ADMIN_KEY to know the admin key).
+    The server and its workers are one process group, stopped on the way out however the
+    test ends (see ``tests.procs``).
     """
     port = free_port()
     if not auth:
@@ -36,28 +41,31 @@ def running_server(
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env.update(MODELBAY_HOME=str(home), **env_extra)
     log_path = home / f"server-{port}.log"
+    url = f"{scheme}://127.0.0.1:{port}"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
+        proc = procs.start(
             [BIN / "modelbay", "serve", "--port", str(port), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"{scheme}://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
+
+            def ready() -> bool:
                 if proc.poll() is not None:
-                    raise RuntimeError(log_path.read_text())
-                try:
-                    ready = httpx.get(f"{url}/v2/health/ready", timeout=1, verify=False)
-                    if ready.status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                raise RuntimeError(log_path.read_text())
+                    raise RuntimeError(
+                        f"the server exited ({proc.returncode}):\n{log_path.read_text()}"
+                    )
+                r = httpx.get(f"{url}/v2/health/ready", timeout=1, verify=False)
+                return r.status_code == 200
+
+            wait_for(
+                ready,
+                START_S,
+                0.2,
+                lambda: f"{url} to be ready; its log:\n{log_path.read_text()}",
+                ignore=(httpx.HTTPError,),
+            )
             yield url
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            procs.stop_group(proc)
