@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests import procs
+from tests.e2e.servers import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
@@ -25,7 +28,29 @@ def test_the_quick_start_is_exactly_two_commands() -> None:
     assert commands == ["make quickstart", "make test"]
 
 
+def run_script(script: str, tmp_path: Path, timeout: float, **popen: Any) -> tuple[int, str, str]:
+    """Run a README block with bash: its exit status, stdout and stderr.
+
+    The output goes to files, not pipes: a server the block started with ``&`` holds them
+    open, so a failed block would otherwise wait for the server until the timeout. The block
+    runs as one process group (``tests.procs``): whatever it left running is stopped.
+    """
+    out, err = tmp_path / "block.out", tmp_path / "block.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        proc = procs.run(
+            ["bash", "-c", "set -e\n" + script],
+            timeout=timeout,
+            stdout=stdout,
+            stderr=stderr,
+            **popen,
+        )
+    return proc.returncode, out.read_text(), err.read_text()
+
+
+# ~1 minute on an idle machine (the first training's search, 12 trials of 5-fold CV with
+# iterative imputation, is half of it); a full `make test` on a loaded machine took 300 s
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MODELBAY_HOME", str(tmp_path / "home"))
@@ -39,9 +64,7 @@ def test_the_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             continue
         argv = shlex.split(line)
         assert argv[0] == "modelbay"
-        proc = subprocess.run(
-            [bin_dir / "modelbay", *argv[1:]], env=env, capture_output=True, text=True, timeout=300
-        )
+        proc = procs.run([bin_dir / "modelbay", *argv[1:]], env=env, timeout=300)
         assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
     from modelbay import Bay
 
@@ -50,24 +73,13 @@ def test_the_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert bay.models.get("wine@champion").version == 3
         assert bay.models.get("wine@candidate").version == 3
 
-    serving = blocks("bash")[2].replace("8000", str(_free_port()))
+    serving = blocks("bash")[2].replace("8000", str(free_port()))
     env["PATH"] = f"{bin_dir}:{env['PATH']}"
-    proc = subprocess.run(
-        ["bash", "-c", "set -e\n" + serving], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout
+    status, out, err = run_script(serving, tmp_path, 300, env=env)
+    assert status == 0, out + err
     assert (
         '{"ready":true}' in out and '"predictions":[0]' in out and '"name":"predict_proba"' in out
     )
     assert "deployment wine-prod -> wine@champion (now wine:3" in out
     assert out.count("\n") > 178  # 178 predictions from the server, in CSV
     assert "\n401\n" in out and "deploy" in out  # a request without a key; the audit log
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
