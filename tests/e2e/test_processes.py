@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from modelbay import Bay
+from tests import procs
+from tests.polling import wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -25,16 +26,12 @@ def env_for(home: Path) -> dict[str, str]:
     return env
 
 
+# 40 s on an idle machine: a 25-trial search within a 90 s budget, then holdout and reload
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_quickstart_command(tmp_path: Path) -> None:
     home = tmp_path / "qs"
-    proc = subprocess.run(
-        [BIN / "modelbay", "quickstart"],
-        env=env_for(home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = procs.run([BIN / "modelbay", "quickstart"], env=env_for(home), timeout=500)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "registered breast-cancer:1" in out and "aliases: champion" in out
@@ -69,13 +66,7 @@ def test_a_crash_inside_register_leaves_the_registry_consistent(tmp_path: Path) 
             os._exit(9)  # the process dies: no cleanup, no commit
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env_for(home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = procs.run([sys.executable, "-c", script], env=env_for(home), timeout=120)
     assert proc.returncode == 9, proc.stderr
     digest = proc.stdout.strip()
     with Bay(home=home) as bay:
@@ -91,26 +82,25 @@ def test_a_killed_training_leaves_no_version_and_the_next_one_works(
     home = tmp_path / "killed"
     data = tmp_path / "iris.csv"
     iris.to_csv(data, index=False)
-    proc = subprocess.Popen(
+    proc = procs.start(
         [BIN / "modelbay", "train", str(data), "--target", "species", "--trials", "100000"],
         env=env_for(home),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            if (home / "modelbay.db").exists():
-                with Bay(home=home) as bay:
-                    if bay.runs.list():
-                        break
-        time.sleep(2.0)  # well inside the search
-        os.kill(proc.pid, signal.SIGKILL)
+        wait_for(lambda: started(home), 120, 0.25, "the training run to be recorded")
+        searching_from = cpu_seconds(proc.pid)  # the run is recorded as the search begins
+        wait_for(
+            lambda: cpu_seconds(proc.pid) - searching_from >= 1.0,
+            60,
+            0.1,
+            "a second of the search's CPU time",
+        )
+        os.kill(proc.pid, signal.SIGKILL)  # well inside the search
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        procs.stop_group(proc)
     with Bay(home=home) as bay:
         assert bay.models.list() == []
         [run] = bay.runs.list()
@@ -118,6 +108,20 @@ def test_a_killed_training_leaves_no_version_and_the_next_one_works(
         version = bay.train("iris", "species", trials=1, cv=2)
         assert version.ref == "iris:1"
         assert bay.load("iris").predict(iris.drop(columns="species").head(2)).shape == (2,)
+
+
+def started(home: Path) -> bool:
+    if not (home / "modelbay.db").exists():
+        return False
+    with Bay(home=home) as bay:
+        return bool(bay.runs.list())
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time ``pid`` has used: a clock of its work, which a loaded machine slows too."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:

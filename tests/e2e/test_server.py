@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,9 @@ import pandas as pd
 import pytest
 
 from modelbay import Bay, Client, NotFoundError, SchemaError
+from tests import procs
 from tests.e2e.servers import BIN, running_server
+from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     with Bay(home=home) as bay:
         bay.train(cancer, "target", name="cancer", algorithm="logistic_regression", trials=1, cv=2)
         bay.train(cancer, "target", name="cancer", algorithm="random_forest", trials=1, cv=2)
+        for _ in range(2):  # the alias-move test's own model: no other test sees it move
+            bay.train(
+                cancer, "target", name="moving", algorithm="logistic_regression", trials=1, cv=2
+            )
     with running_server(home, MODELBAY_POLL_INTERVAL_S="0.2") as url:
         yield url, home
 
@@ -88,23 +92,8 @@ def test_python_client_and_cli_predict_url(
             client.predict("cancer", rows.head(1).drop(columns="mean radius"))
     path = tmp_path / "rows.csv"
     rows.head(6).assign(id=range(6)).to_csv(path, index=False)
-    proc = subprocess.run(
-        [
-            BIN / "modelbay",
-            "predict",
-            "cancer",
-            "--url",
-            url,
-            "--input",
-            str(path),
-            "--format",
-            "csv",
-            "--proba",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    argv = ["predict", "cancer", "--url", url, "--input", str(path), "--format", "csv", "--proba"]
+    proc = procs.run([BIN / "modelbay", *argv], timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "ignoring column(s) the model does not use: id" in proc.stderr
     out = pd.read_csv(pd.io.common.StringIO(proc.stdout))
@@ -170,22 +159,21 @@ def test_an_alias_move_under_load_loses_no_request(
     def load() -> None:
         with httpx.Client(base_url=url, timeout=30) as c:
             while not stop.is_set():
-                r = c.post("/v2/models/cancer/infer", json=body)
+                r = c.post("/v2/models/moving/infer", json=body)
                 seen.append((r.status_code, r.json().get("model_version", "?")))
 
     threads = [threading.Thread(target=load) for _ in range(4)]
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        wait_for(lambda: len(seen) >= 40, 30, 0.05, "40 answers before the move")
         with Bay(home=home) as bay:
-            before = bay.models.get("cancer@champion").version
-            bay.models.set_alias("cancer", "champion", 2 if before == 1 else 1)
-        deadline = time.monotonic() + 30
+            before = bay.models.get("moving@champion").version
+            bay.models.set_alias("moving", "champion", 2 if before == 1 else 1)
         after = str(2 if before == 1 else 1)
-        while time.monotonic() < deadline and not any(v == after for _, v in seen[-20:]):
-            time.sleep(0.1)
-        time.sleep(0.5)
+        wait_for(lambda: any(v == after for _, v in seen), 30, 0.05, f"version {after}")
+        moved = next(i for i, (_, v) in enumerate(seen) if v == after)
+        wait_for(lambda: len(seen) - moved > 40, 30, 0.05, "40 answers after the move")
     finally:
         stop.set()
         for t in threads:

@@ -25,7 +25,7 @@ def test_opening_waits_for_a_writer_instead_of_failing(tmp_path: Path) -> None:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("CREATE TABLE other (x)")
         locked.set()
-        time.sleep(0.5)
+        time.sleep(0.5)  # the lock is held this long: the thing under test is waiting it out
         conn.execute("COMMIT")
         conn.close()
         done.set()
