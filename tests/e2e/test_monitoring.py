@@ -7,21 +7,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelbay import Bay, Client
+from modelbay import Bay, Client, NotFoundError
+from tests import procs
 from tests.e2e.servers import BIN, free_port, running_server
+from tests.polling import wait_for
 
 ADMIN = "monitoring-admin-key-0123456789abcdef"
 H = {"Authorization": f"Bearer {ADMIN}"}
@@ -55,13 +57,21 @@ class Receiver:
         self.server.server_close()
 
 
+DEPLOYMENTS = ("churn-train", "churn-shifted", "churn-gauged", "bc-feedback", "bc-graded")
+
+
 @pytest.fixture(scope="module")
-def server(serve_home: Path) -> Iterator[str]:
-    with Bay(home=serve_home) as bay:
-        for name in ("churn-train", "churn-shifted", "bc-feedback", "bc-counted"):
+def home(own_serve_home: Path) -> Path:
+    return own_serve_home  # the deployments, logs and alerts made here stay here
+
+
+@pytest.fixture(scope="module")
+def server(home: Path) -> Iterator[str]:
+    with Bay(home=home) as bay:
+        for name in (*DEPLOYMENTS, "bc-counted"):
             bay.deployments.put(name, "churn" if name.startswith("churn") else "bc-logistic")
     with running_server(
-        serve_home,
+        home,
         "--workers",
         "2",
         auth=True,
@@ -87,17 +97,56 @@ def send(url: str, name: str, frame: pd.DataFrame, chunk: int = 8) -> None:
             client.predict(name, frame.iloc[i : i + chunk])
 
 
-def wait_for(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.25)
+def logged(home: Path, deployment: str, feedback: bool = False) -> int:
+    """The rows of ``deployment``'s requests in the prediction log (with truth, if
+    ``feedback``), read in this process: unlike a server's check, it sets no gauge."""
+    with Bay(home=home) as bay:
+        if feedback:
+            found = bay.monitor.quality(deployment, "1h")["versions"].values()
+            return sum(v["rows"] for v in found)
+        try:
+            return int(bay.monitor.drift(deployment, "1h", store=False)["rows"])
+        except NotFoundError:
+            return 0  # not one request of it is in the log yet
+
+
+def check(url: str, home: Path, what: str, deployment: str, rows: int) -> dict[str, Any]:
+    """The server's ``what`` check ("drift" or "quality") of ``deployment`` once the log holds
+    ``rows`` rows: the log is written in batches, and each check sets the gauges of the worker
+    that answers it, so the server is asked once, when the rows are there."""
+    wait_for(
+        lambda: logged(home, deployment, what == "quality") >= rows,
+        30,
+        0.25,
+        f"{rows} rows in the log of {deployment}",
+    )
+    r = httpx.get(f"{url}/api/monitor/{deployment}/{what}?window=1h", headers=H)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def predict_then_grade(url: str, deployment: str, rows: pd.DataFrame, right: int) -> list[Any]:
+    """One request a row, then the truth of each: the first ``right`` as predicted, the rest
+    not, in one bulk call and one single call. The answers of those two calls."""
+    ids, predicted = [], []
+    for i in range(len(rows)):
+        one = {c: float(v) for c, v in rows.iloc[i].items()}
+        body = {
+            "inputs": [
+                {"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in one.items()
+            ]
+        }
+        r = httpx.post(f"{url}/v2/models/{deployment}/infer", json=body, headers=H).json()
+        ids.append(r["id"])
+        predicted.append(r["outputs"][0]["data"][0])
+    truth = [p if i < right else 1 - p for i, p in enumerate(predicted)]
+    items = [{"request_id": i, "truth": t} for i, t in zip(ids, truth, strict=True)]
+    bulk = httpx.post(f"{url}/v1/feedback", json={"feedback": items[:-1]}, headers=H)
+    return [bulk, httpx.post(f"{url}/v1/feedback", json=items[-1], headers=H)]
 
 
 def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook(
-    server: str, serve_data: dict[str, pd.DataFrame], serve_home: Path, tmp_path: Path
+    server: str, serve_data: dict[str, pd.DataFrame], home: Path, tmp_path: Path
 ) -> None:
     receiver = Receiver(fail=1)  # the first delivery fails: the alert is retried
     try:
@@ -120,11 +169,10 @@ def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook
         rows = serve_data["churn"].sample(240, random_state=0)
         send(server, "churn-train", rows)
         send(server, "churn-shifted", shifted(rows))
-        time.sleep(1.0)  # the prediction log is written in batches
 
-        calm = httpx.get(f"{server}/api/monitor/churn-train/drift?window=1h", headers=H).json()
+        calm = check(server, home, "drift", "churn-train", 240)
         assert calm["rows"] == 240 and calm["drifted"] == []
-        moved = httpx.get(f"{server}/api/monitor/churn-shifted/drift?window=1h", headers=H).json()
+        moved = check(server, home, "drift", "churn-shifted", 240)
         inputs = {f["feature"]: f for f in moved["features"] if f["feature"] != "__prediction__"}
         assert {n for n in moved["drifted"] if n != "__prediction__"} == {"age", "tenure", "plan"}
         assert set(inputs) == {"age", "tenure", "plan", "active", "notes"}  # signup: a date
@@ -133,51 +181,41 @@ def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook
         assert inputs["active"]["p_value"] > 0.001 and inputs["active"]["n_cur"] == 240
 
         # the alert on the shifted deployment fires (once), the calm one does not
-        calls = wait_for(
-            lambda: [c for c in receiver.calls if json.loads(c[1])["state"] == "firing"]
-        )
         events = wait_for(
             lambda: [
                 e
                 for e in httpx.get(f"{server}/api/alerts/events", headers=H).json()
                 if e["delivered"]
-            ]
+            ],
+            30,
+            0.25,
+            "a delivered alert event",
         )
         assert (
             len(events) == 1 and events[0]["rule"] == "shift-alarm" and events[0]["attempts"] == 2
         )
 
-        # read again: the first wait returned as soon as the failed delivery arrived
         def firing() -> list[tuple[dict[str, str], bytes]]:
             return [c for c in receiver.calls if json.loads(c[1])["state"] == "firing"]
 
-        calls = wait_for(lambda: firing() if len(firing()) >= 2 else [])
+        calls = wait_for(lambda: firing() if len(firing()) >= 2 else [], 30, 0.25, "2 deliveries")
         assert len(calls) == 2  # one failed delivery, one accepted retry
         headers, body = calls[-1]
         assert json.loads(body)["rule"] == "shift-alarm" and json.loads(body)["value"] >= 3
         expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers["x-modelbay-signature"], expected)
 
-        out = subprocess.run(
-            [BIN / "modelbay", "--home", str(serve_home), "alerts", "events", "--json"],
-            capture_output=True,
-            text=True,
+        out = procs.run(
+            [BIN / "modelbay", "--home", str(home), "alerts", "events", "--json"],
+            timeout=120,
             check=True,
         ).stdout
         assert json.loads(out)[0]["rule"] == "shift-alarm"
         report = tmp_path / "report.html"
-        subprocess.run(
-            [
-                BIN / "modelbay",
-                "--home",
-                str(serve_home),
-                "report",
-                "churn-shifted",
-                "-o",
-                str(report),
-            ],
+        procs.run(
+            [BIN / "modelbay", "--home", str(home), "report", "churn-shifted", "-o", str(report)],
+            timeout=120,
             check=True,
-            capture_output=True,
         )
         page = report.read_text()
         # throughput, latency and drift charts; no feedback here, so no quality chart
@@ -186,18 +224,9 @@ def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook
         for feature in ("age", "tenure", "plan"):
             assert f'<tr class="drifted"><td>{feature}</td>' in page
         assert '<tr class=""><td>active</td>' in page
-        cli = subprocess.run(
-            [
-                BIN / "modelbay",
-                "--home",
-                str(serve_home),
-                "drift",
-                "churn-shifted",
-                "--window",
-                "1h",
-            ],
-            capture_output=True,
-            text=True,
+        cli = procs.run(
+            [BIN / "modelbay", "--home", str(home), "drift", "churn-shifted", "--window", "1h"],
+            timeout=120,
             check=True,
             env={"COLUMNS": "200", "PATH": ""},
         ).stdout
@@ -209,30 +238,13 @@ def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook
 
 
 def test_feedback_gives_the_expected_live_accuracy(
-    server: str, serve_data: dict[str, pd.DataFrame]
+    server: str, serve_data: dict[str, pd.DataFrame], home: Path
 ) -> None:
     rows = serve_data["bc-logistic"].head(100)
-    ids, predicted = [], []
-    for i in range(len(rows)):
-        one = {c: float(v) for c, v in rows.iloc[i].items()}
-        body = {
-            "inputs": [
-                {"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in one.items()
-            ]
-        }
-        r = httpx.post(f"{server}/v2/models/bc-feedback/infer", json=body, headers=H).json()
-        ids.append(r["id"])
-        predicted.append(r["outputs"][0]["data"][0])
-    # 80 right, 20 wrong, in one bulk call and one single call
-    truth = [p if i < 80 else 1 - p for i, p in enumerate(predicted)]
-    items = [{"request_id": i, "truth": t} for i, t in zip(ids, truth, strict=True)]
-    r = httpx.post(f"{server}/v1/feedback", json={"feedback": items[:-1]}, headers=H)
-    assert r.status_code == 200 and r.json() == {"stored": 99}
-    r = httpx.post(f"{server}/v1/feedback", json=items[-1], headers=H)
-    assert r.json() == {"stored": 1}
-    time.sleep(1.0)
-    quality = httpx.get(f"{server}/api/monitor/bc-feedback/quality?window=1h", headers=H).json()
-    (only,) = quality["versions"].values()
+    bulk, single = predict_then_grade(server, "bc-feedback", rows, right=80)  # 20 wrong
+    assert bulk.status_code == 200 and bulk.json() == {"stored": 99}
+    assert single.json() == {"stored": 1}
+    (only,) = check(server, home, "quality", "bc-feedback", 100)["versions"].values()
     assert only["rows"] == 100 and only["live"]["accuracy"] == pytest.approx(0.80)
     assert "accuracy" in only["holdout"]
     bad = httpx.post(f"{server}/v1/feedback", json={"feedback": [{"truth": 1}]}, headers=H)
@@ -240,7 +252,7 @@ def test_feedback_gives_the_expected_live_accuracy(
 
 
 def test_metrics_parse_and_agree_with_the_requests_sent(
-    server: str, serve_data: dict[str, pd.DataFrame]
+    server: str, serve_data: dict[str, pd.DataFrame], home: Path
 ) -> None:
     rows = serve_data["bc-logistic"].head(1)
     one = {c: float(v) for c, v in rows.iloc[0].items()}
@@ -259,20 +271,17 @@ def test_metrics_parse_and_agree_with_the_requests_sent(
     wrong = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}
     bad = httpx.post(f"{server}/v2/models/bc-counted/infer", json=wrong, headers=H)
     assert bad.status_code == 400  # 3 columns for a 30-column model
-    # a drift check sets the drift gauges in the worker that answers it (the log of the drift
-    # test above is still in the window); the quality gauge is from the feedback test's check
-    moved = httpx.get(f"{server}/api/monitor/churn-shifted/drift?window=1h", headers=H)
-    assert moved.status_code == 200 and "age" in moved.json()["drifted"], moved.text
-    time.sleep(1.5)  # each worker publishes its values every second
-    text = httpx.get(f"{server}/metrics", headers=H).text
-    families = {f.name: f for f in text_string_to_metric_families(text)}
+    # the gauges: a drift check sets the drift gauges in the worker that answers it, and a
+    # quality check the live-quality gauge; this test makes the traffic both need
+    send(server, "churn-gauged", shifted(serve_data["churn"].sample(240, random_state=0)))
+    moved = check(server, home, "drift", "churn-gauged", 240)
+    assert "age" in moved["drifted"], moved
+    predict_then_grade(server, "bc-graded", serve_data["bc-logistic"].head(100), right=80)
+    check(server, home, "quality", "bc-graded", 100)
+    families = wait_for(lambda: published(server, sent), 30, 0.25, "every value to be published")
 
     def total(family: str, **labels: str) -> float:
-        return sum(
-            s.value
-            for s in families[family].samples
-            if s.name.endswith("_total") and all(s.labels.get(k) == v for k, v in labels.items())
-        )
+        return counted(families, family, **labels)
 
     assert total("modelbay_inference_requests", deployment="bc-counted", outcome="ok") == sent
     assert total("modelbay_inference_requests", deployment="bc-counted", outcome="SchemaError") == 1
@@ -285,17 +294,49 @@ def test_metrics_parse_and_agree_with_the_requests_sent(
     ]
     assert sum(s.value for s in latency) == sent
     assert "modelbay_batch_rows" in families and "modelbay_model_load_seconds" in families
-    # gauges set by the drift check above and the quality check of the test before
-    psi = {
+    psi = drift_gauges(families, "churn-gauged")
+    assert psi["age"] >= 0.2 and psi["active"] < 0.1
+    assert quality_gauges(families, "bc-graded") == [pytest.approx(0.8)]
+    assert httpx.get(f"{server}/metrics").status_code == 401  # a key with read scope is needed
+
+
+def counted(families: dict[str, Metric], family: str, **labels: str) -> float:
+    """The sum of ``family``'s ``_total`` samples with ``labels``."""
+    return sum(
+        s.value
+        for s in families[family].samples
+        if s.name.endswith("_total") and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def drift_gauges(families: dict[str, Metric], deployment: str) -> dict[str, float]:
+    return {
         s.labels["feature"]: s.value
         for s in families["modelbay_drift_score"].samples
-        if s.labels["deployment"] == "churn-shifted" and s.labels["test"] == "psi"
+        if s.labels["deployment"] == deployment and s.labels["test"] == "psi"
     }
-    assert psi["age"] >= 0.2 and psi["active"] < 0.1
-    accuracy = [
+
+
+def quality_gauges(families: dict[str, Metric], deployment: str) -> list[float]:
+    return [
         s.value
         for s in families["modelbay_live_quality"].samples
-        if s.labels["deployment"] == "bc-feedback" and s.labels["metric"] == "accuracy"
+        if s.labels["deployment"] == deployment and s.labels["metric"] == "accuracy"
     ]
-    assert accuracy == [pytest.approx(0.8)]
-    assert httpx.get(f"{server}/metrics").status_code == 401  # a key with read scope is needed
+
+
+def published(url: str, sent: int) -> dict[str, Metric] | None:
+    """/metrics once it holds every value the test reads (each worker publishes its values
+    every second), else None."""
+    text = httpx.get(f"{url}/metrics", headers=H).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    wanted = ("modelbay_inference_requests", "modelbay_drift_score", "modelbay_live_quality")
+    if not all(name in families for name in wanted):
+        return None
+    ok = counted(families, "modelbay_inference_requests", deployment="bc-counted", outcome="ok")
+    bad = counted(
+        families, "modelbay_inference_requests", deployment="bc-counted", outcome="SchemaError"
+    )
+    psi = drift_gauges(families, "churn-gauged")
+    gauged = "age" in psi and "active" in psi and quality_gauges(families, "bc-graded")
+    return families if ok >= sent and bad >= 1 and gauged else None
