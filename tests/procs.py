@@ -46,7 +46,6 @@ def run(
     *,
     timeout: float,
     check: bool = False,
-    input: str | None = None,
     stdout: int | IO[Any] | None = subprocess.PIPE,
     stderr: int | IO[Any] | None = subprocess.PIPE,
     **popen: Any,
@@ -56,11 +55,10 @@ def run(
     Whatever the command left behind (a shell's background server) is stopped too. On the
     timeout the group is stopped and ``subprocess.TimeoutExpired`` carries the output so far.
     """
-    stdin = subprocess.PIPE if input is not None else popen.pop("stdin", None)
-    proc = start(argv, stdin=stdin, stdout=stdout, stderr=stderr, text=True, **popen)
+    proc = start(argv, stdout=stdout, stderr=stderr, text=True, **popen)
     with proc:  # its pipes are closed however this ends
         try:
-            out, err = proc.communicate(input, timeout=timeout)
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             stop_group(proc)
             out, err = proc.communicate()
