@@ -18,14 +18,14 @@ from modelbay.api.limits import json_depth
 
 
 @pytest.fixture(scope="module")
-def admin(serve_home: Path) -> str:
-    with Bay(home=serve_home) as bay:
+def admin(own_serve_home: Path) -> str:
+    with Bay(home=own_serve_home) as bay:
         return bay.keys.create("hostile-admin", ["admin"])[1]
 
 
 @pytest.fixture(scope="module")
-def client(serve_home: Path) -> Iterator[TestClient]:
-    settings = Settings(home=serve_home, max_rows=500, max_json_depth=8, request_timeout_s=0.5)
+def client(own_serve_home: Path) -> Iterator[TestClient]:
+    settings = Settings(home=own_serve_home, max_rows=500, max_json_depth=8, request_timeout_s=0.5)
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -87,12 +87,10 @@ def test_unknown_routes_and_methods(client: TestClient, admin: str) -> None:
 
 
 def test_a_slow_request_gets_504_and_the_model_keeps_serving(
-    serve_home: Path, admin: str, serve_bay: Bay
+    own_serve_home: Path, admin: str, own_bay: Bay
 ) -> None:
-    serve_bay.deployments.put(
-        "slow-forest", "bc-forest", max_batch=1, config={"runtime": "sklearn"}
-    )
-    settings = Settings(home=serve_home, request_timeout_s=0.2)
+    own_bay.deployments.put("slow-forest", "bc-forest", max_batch=1, config={"runtime": "sklearn"})
+    settings = Settings(home=own_serve_home, request_timeout_s=0.2)
     h = {"Authorization": f"Bearer {admin}"}
     try:
         with TestClient(create_app(settings)) as c:
@@ -113,7 +111,7 @@ def test_a_slow_request_gets_504_and_the_model_keeps_serving(
             r = c.post("/v2/models/slow-forest/infer", json=rows_body(1), headers=h)
             assert r.status_code == 200
     finally:
-        serve_bay.deployments.delete("slow-forest")
+        own_bay.deployments.delete("slow-forest")
 
 
 def _depth(value: object) -> int:
@@ -138,3 +136,10 @@ def test_json_depth_is_the_parsed_documents_depth(doc: object) -> None:
     """The byte-level depth equals the depth of the parsed document, whatever its strings hold
     (brackets, quotes and runs of backslashes)."""
     assert json_depth(json.dumps(doc).encode()) == _depth(doc)
+
+
+@pytest.fixture
+def own_bay(own_serve_home: Path) -> Iterator[Bay]:
+    """The module's own copy of the serving home (what this module writes, no other reads)."""
+    with Bay(home=own_serve_home) as bay:
+        yield bay

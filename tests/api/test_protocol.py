@@ -62,9 +62,9 @@ def serving(settings: Settings) -> Iterator[tuple[int, uvicorn.Server]]:
 
 
 @pytest.fixture(scope="module")
-def server(serve_home: Path) -> Iterator[tuple[int, uvicorn.Server]]:
+def server(own_serve_home: Path) -> Iterator[tuple[int, uvicorn.Server]]:
     settings = Settings(
-        home=serve_home, auth=False, max_body_mb=1, max_json_depth=8, request_timeout_s=5
+        home=own_serve_home, auth=False, max_body_mb=1, max_json_depth=8, request_timeout_s=5
     )
     with serving(settings) as s:
         yield s
@@ -179,10 +179,10 @@ def labels(response: Response) -> np.ndarray:
 
 
 def test_inference_takes_the_fast_path_and_equals_the_general_one(
-    server: tuple[int, uvicorn.Server], serve_bay: Bay, rows: np.ndarray
+    server: tuple[int, uvicorn.Server], own_bay: Bay, rows: np.ndarray
 ) -> None:
     port, srv = server
-    expected = np.asarray(serve_bay.load("bc-logistic").predict(rows))
+    expected = np.asarray(own_bay.load("bc-logistic").predict(rows))
     body, head = binary(rows)
     with connect(port) as c:
         c.send(infer_binary("/v2/models/bc-logistic/infer", body, head))
@@ -216,10 +216,10 @@ def test_inference_takes_the_fast_path_and_equals_the_general_one(
 
 
 def test_pipelined_requests_are_answered_in_order(
-    server: tuple[int, uvicorn.Server], serve_bay: Bay, rows: np.ndarray
+    server: tuple[int, uvicorn.Server], own_bay: Bay, rows: np.ndarray
 ) -> None:
     port, _ = server
-    expected = np.asarray(serve_bay.load("bc-logistic").predict(rows))
+    expected = np.asarray(own_bay.load("bc-logistic").predict(rows))
     sizes = [200, 1, 37, 5, 120]
     parts = []
     for i, n in enumerate(sizes):
@@ -289,10 +289,10 @@ def test_connection_rules(server: tuple[int, uvicorn.Server], rows: np.ndarray) 
 
 
 def test_bodies_in_pieces_chunked_and_after_100_continue(
-    server: tuple[int, uvicorn.Server], serve_bay: Bay, rows: np.ndarray
+    server: tuple[int, uvicorn.Server], own_bay: Bay, rows: np.ndarray
 ) -> None:
     port, srv = server
-    expected = np.asarray(serve_bay.load("bc-logistic").predict(rows))
+    expected = np.asarray(own_bay.load("bc-logistic").predict(rows))
     body = as_json(rows)
     with connect(port) as c:
         whole = infer("/v2/models/bc-logistic/infer", body)
@@ -381,13 +381,13 @@ def test_bad_requests_get_their_4xx_and_the_server_keeps_serving(
 
 
 def test_the_fast_path_keeps_keys_and_time_limits(
-    serve_home: Path, serve_bay: Bay, rows: np.ndarray
+    own_serve_home: Path, own_bay: Bay, rows: np.ndarray
 ) -> None:
-    key = serve_bay.keys.create("protocol-predict", ["predict"])[1]
-    serve_bay.deployments.put(
+    key = own_bay.keys.create("protocol-predict", ["predict"])[1]
+    own_bay.deployments.put(
         "slow-forest-p", "bc-forest", max_batch=1, config={"runtime": "sklearn"}
     )
-    settings = Settings(home=serve_home, auth=True, request_timeout_s=0.15)
+    settings = Settings(home=own_serve_home, auth=True, request_timeout_s=0.15)
     body = as_json(rows[:2])
     try:
         with serving(settings) as (port, srv), connect(port) as c:
@@ -417,28 +417,30 @@ def test_the_fast_path_keeps_keys_and_time_limits(
             c.send(infer("/v2/models/slow-forest-p/infer", body, **auth))
             assert c.read()[0] == 200
     finally:
-        serve_bay.deployments.delete("slow-forest-p")
+        own_bay.deployments.delete("slow-forest-p")
 
 
 def test_with_keys_off_the_fast_path_logs_its_requests_as_anonymous(
-    serve_home: Path, serve_bay: Bay, rows: np.ndarray
+    own_serve_home: Path, own_bay: Bay, rows: np.ndarray
 ) -> None:
     """Keys off, the fast path checks and sets no principal (each request's context holds
     the anonymous default): the request is still answered and logged, as "anonymous"."""
     since = datetime.now(UTC)
-    settings = Settings(home=serve_home, auth=False, log_sample=1.0)
+    settings = Settings(home=own_serve_home, auth=False, log_sample=1.0)
     with serving(settings) as (port, srv), connect(port) as c:
         c.send(infer_binary("/v2/models/bc-logistic/infer", *binary(rows[:3])))
         assert len(labels(c.read())) == 3
         assert cycle_kind(srv) == {"FastCycle"}
     # the server flushed its log on the way out
-    with serve_bay.db.session() as s:
+    with own_bay.db.session() as s:
         found = [e for e in logged(s, "bc-logistic", since) if e.rows == 3]
     assert [e.actor for e in found] == ["anonymous"]
 
 
-def test_a_request_in_flight_at_shutdown_is_answered(serve_home: Path, rows: np.ndarray) -> None:
-    settings = Settings(home=serve_home, auth=False)
+def test_a_request_in_flight_at_shutdown_is_answered(
+    own_serve_home: Path, rows: np.ndarray
+) -> None:
+    settings = Settings(home=own_serve_home, auth=False)
     with serving(settings) as (port, srv), connect(port) as c:
         c.send(infer("/v2/models/bc-logistic/infer", as_json(rows[:2])))
         assert c.read()[0] == 200
@@ -456,10 +458,12 @@ def test_a_request_in_flight_at_shutdown_is_answered(serve_home: Path, rows: np.
         assert status == 200 and headers["connection"] == "close"
 
 
-def test_a_body_that_does_not_arrive_in_time_gets_504(serve_home: Path, rows: np.ndarray) -> None:
+def test_a_body_that_does_not_arrive_in_time_gets_504(
+    own_serve_home: Path, rows: np.ndarray
+) -> None:
     """The request time limit covers reading the body, as on the ASGI path: a client that
     stops half way (or trickles) is answered 504 and the connection closes."""
-    settings = Settings(home=serve_home, auth=False, request_timeout_s=0.5)
+    settings = Settings(home=own_serve_home, auth=False, request_timeout_s=0.5)
     whole = infer("/v2/models/bc-logistic/infer", as_json(rows[:5]))
     cut = whole.index(b"\r\n\r\n") + 20
     with serving(settings) as (port, _):
@@ -481,12 +485,12 @@ def test_a_body_that_does_not_arrive_in_time_gets_504(serve_home: Path, rows: np
 
 
 def test_an_inline_request_is_answered_without_a_task_and_a_waiting_one_carries_on(
-    serve_home: Path, serve_bay: Bay, rows: np.ndarray, monkeypatch: pytest.MonkeyPatch
+    own_serve_home: Path, own_bay: Bay, rows: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With one CPU per worker (model calls inline) a request is answered within the read
     that completed it: no asyncio task is made for it. A request that has to wait (here the
     first one, which loads the model) goes on in a task and gets the same answer."""
-    expected = np.asarray(serve_bay.load("bc-logistic").predict(rows))
+    expected = np.asarray(own_bay.load("bc-logistic").predict(rows))
     body, head = binary(rows)
     made: list[str] = []
 
@@ -495,7 +499,7 @@ def test_an_inline_request_is_answered_without_a_task_and_a_waiting_one_carries_
         return asyncio.Task(coro, loop=loop, **kwargs)
 
     cpus = max(1, len(os.sched_getaffinity(0)))
-    with serving(Settings(home=serve_home, auth=False, workers=cpus)) as (port, srv):
+    with serving(Settings(home=own_serve_home, auth=False, workers=cpus)) as (port, srv):
         loop = srv.servers[0].get_loop()
         loop.call_soon_threadsafe(loop.set_task_factory, counting)
         time.sleep(0.1)
@@ -641,3 +645,10 @@ def test_urls_taking_turns_on_one_connection_each_reach_their_own_route(
             c.send(infer(f"/v1/models/bc-logistic:predict{query}", instances))
             status, _, out = c.read()
             assert status == 200 and ("probabilities" in json.loads(out)) == has_proba
+
+
+@pytest.fixture
+def own_bay(own_serve_home: Path) -> Iterator[Bay]:
+    """The module's own copy of the serving home (what this module writes, no other reads)."""
+    with Bay(home=own_serve_home) as bay:
+        yield bay
