@@ -73,14 +73,10 @@ class Front:
         self.server = server
         self.limits = limits
         self.deadlines = Deadlines(limits.timeout_s)
-
-    @property
-    def plane(self) -> DataPlane:
-        return self.server.plane
-
-    def count(self, route: str, status: int) -> None:
-        """Count an answered request: (route template, status)."""
-        self.server.metrics.http(route, status)
+        # the parts the hot path uses, looked up once (each lookup was a call a request)
+        self.plane: DataPlane = server.plane
+        self.admission = server.admission
+        self.count: Callable[[str, int], None] = server.metrics.http  # (route, status)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -188,7 +184,10 @@ class Front:
     ) -> Reply:
         """The one answer of an inference route whose body is in hand: admission, media type,
         JSON depth, then the route's handler."""
-        await self._admit(route, params, headers)
+        if self.admission.enabled:
+            # keys off, an inference call is the anonymous admin: nothing to check, and the
+            # prediction log reads the unset actor as anonymous (a coroutine less a request)
+            await self._admit(route, params, headers)
         media = self._check_media(route, headers)
         self._check_depth(route, headers, body, media)
         return await self._fast(route, params, body, headers, query)
@@ -199,7 +198,7 @@ class Front:
     ) -> None:
         if route.public:
             return
-        await self.server.admission.admit(
+        await self.admission.admit(
             route.needs,
             f"{route.method} {route.path}",
             authorization=headers.get(b"authorization"),
@@ -243,11 +242,13 @@ class Front:
         query_string: bytes,
     ) -> Reply:
         if route.fast == "embeddings":
-            query_params(route, query_string)
-            return await embeddings_v1(self.plane, self.server.admission, body)
+            if query_string:
+                query_params(route, query_string)  # refuses any
+            return await embeddings_v1(self.plane, self.admission, body)
         name = params["name"]
         if route.fast == "v2":
-            query_params(route, query_string)
+            if query_string:
+                query_params(route, query_string)  # refuses any
             header = headers.get(b"inference-header-content-length")
             return await infer_v2(
                 self.plane,

@@ -117,7 +117,11 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     raw_inputs = doc.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise _bad("'inputs' must be a non-empty list of tensors")
-    bools = _maybe_booleans(head)  # else no value can be a JSON boolean
+    # else no value can be a JSON boolean
+    if len(head) < _SCAN_WITH_NUMPY:
+        bools = b"true" in head or b"false" in head
+    else:
+        bools = _maybe_booleans(head)
     offset = 0
     inputs = []
     for i, raw in enumerate(raw_inputs):
@@ -158,9 +162,7 @@ _SCAN_WITH_NUMPY = 4096
 
 
 def _maybe_booleans(head: bytes) -> bool:
-    """Whether the JSON text ``head`` may hold a true or false (a number never does)."""
-    if len(head) < _SCAN_WITH_NUMPY:
-        return b"true" in head or b"false" in head
+    """Whether the long JSON text ``head`` may hold a true or false (a number never does)."""
     a = np.frombuffer(head, dtype=np.uint8)
     for word in (b"true", b"false"):
         starts = np.flatnonzero(a[: a.size - len(word) + 1] == word[0])
