@@ -52,6 +52,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NO_QUERY: dict[str, str] = {}  # read, never written
 
 
 class Limits:
@@ -241,14 +242,13 @@ class Front:
         headers: dict[bytes, bytes],
         query_string: bytes,
     ) -> Reply:
+        # every route's query string by its one parser (a route that takes none refuses any);
+        # an empty one, the usual, is not parsed at all
+        query = query_params(route, query_string) if query_string else _NO_QUERY
         if route.fast == "embeddings":
-            if query_string:
-                query_params(route, query_string)  # refuses any
             return await embeddings_v1(self.plane, self.admission, body)
         name = params["name"]
         if route.fast == "v2":
-            if query_string:
-                query_params(route, query_string)  # refuses any
             header = headers.get(b"inference-header-content-length")
             return await infer_v2(
                 self.plane,
@@ -257,7 +257,7 @@ class Front:
                 body,
                 header.decode("latin-1") if header is not None else None,
             )
-        return await predict_v1(self.plane, name, body, query_params(route, query_string))
+        return await predict_v1(self.plane, name, body, query)
 
 
 def _replay(body: bytes) -> Receive:

@@ -18,7 +18,7 @@ _OPEN_SQUARE, _OPEN_CURLY = ord("["), ord("{")
 _COUNT_WITH_NUMPY = 4096  # bytes: smaller bodies count their brackets with bytes.count
 # +1 for an opening bracket, -1 for a closing one, 0 for every other byte
 _STEP = np.zeros(256, dtype=np.int8)
-_STEP[[ord("["), ord("{")]] = 1
+_STEP[[_OPEN_SQUARE, _OPEN_CURLY]] = 1
 _STEP[[ord("]"), ord("}")]] = -1
 
 
