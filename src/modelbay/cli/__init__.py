@@ -39,6 +39,15 @@ def build_cli() -> typer.Typer:
             Path | None,
             typer.Option(help="modelbay home (default: $MODELBAY_HOME or ~/.modelbay)."),
         ] = None,
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                help="Print modelbay's version and exit.",
+                is_eager=True,
+                callback=_print_version,
+            ),
+        ] = False,
     ) -> None:
         ctx.obj = {
             "home": home,
@@ -81,6 +90,14 @@ def build_cli() -> typer.Typer:
             console_for(ctx).print(f"removed {len(removed)} unreferenced artifact(s)")
 
     return app
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from modelbay import __version__
+
+        typer.echo(f"modelbay {__version__}")
+        raise typer.Exit()
 
 
 def main() -> None:
