@@ -348,15 +348,16 @@ class Bay(Registry):
     def import_model(
         self,
         source: bytes | str | Path,
-        name: str,
+        name: str | None = None,
         *,
         task: str | None = None,
         aliases: Iterable[str] = (),
         description: str = "",
     ) -> ModelVersion:
-        """Register a model made elsewhere: a scikit-learn skops file (pickles are refused), or
+        """Register a model made elsewhere: a scikit-learn skops file (pickles are refused),
         a Hugging Face / sentence-transformers directory (safetensors weights) with ``task``
-        ``embeddings`` (the default for a directory) or ``text-classification``."""
+        ``embeddings`` (the default for a directory) or ``text-classification``, or a
+        folder or tar written by ``bay.models.export`` (under its own name by default)."""
         from modelbay.optimize.importer import import_model
 
         return import_model(self, source, name, task=task, aliases=aliases, description=description)

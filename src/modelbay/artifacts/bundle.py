@@ -125,12 +125,21 @@ class TextBundle:
                 files = {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
         except zipfile.BadZipFile as exc:
             raise UnsafeArtifactError(f"this is not a transformer bundle: {exc}") from exc
+        return cls.from_files(files)
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> TextBundle:
+        """A bundle from its files (``modelbay.json`` among them), as unzipped or exported."""
+        files = dict(files)
         if MANIFEST not in files:
             raise UnsafeArtifactError(f"the bundle has no {MANIFEST}")
         for name in files:
             if name.startswith("/") or ".." in Path(name).parts:
                 raise UnsafeArtifactError(f"the bundle names a file outside itself: {name!r}")
-        manifest = Manifest.from_dict(json.loads(files.pop(MANIFEST)))
+        try:
+            manifest = Manifest.from_dict(json.loads(files.pop(MANIFEST)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise UnsafeArtifactError(f"the bundle's {MANIFEST} is not a manifest: {exc}") from exc
         return cls(files, manifest)
 
     # -- deriving -----------------------------------------------------------------------------

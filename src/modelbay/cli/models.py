@@ -1,4 +1,4 @@
-"""``modelbay models list|show``, ``versions``, ``alias set|delete``, ``runs``."""
+"""``modelbay models list|show|import|export``, ``versions``, ``alias set|delete``, ``runs``."""
 
 from __future__ import annotations
 
@@ -40,11 +40,15 @@ def import_model(
     path: Annotated[
         Path,
         typer.Argument(
-            help="A skops file of a fitted scikit-learn model, or a Hugging Face / "
-            "sentence-transformers directory (safetensors weights)."
+            help="A skops file of a fitted scikit-learn model, a Hugging Face / "
+            "sentence-transformers directory (safetensors weights), or a folder or tar "
+            "written by `modelbay models export`."
         ),
     ],
-    name: Annotated[str, typer.Option(help="Model name to register it under.")],
+    name: Annotated[
+        str | None,
+        typer.Option(help="Model name to register it under (an export: its own by default)."),
+    ] = None,
     task: Annotated[
         str | None,
         typer.Option(help="For a directory: embeddings (default) or text-classification."),
@@ -60,6 +64,27 @@ def import_model(
     console_for(ctx).print(
         f"registered {version.ref} ({version.algorithm}, {version.task}); "
         f"served by {version.serving.get('runtime', 'sklearn')}",
+        soft_wrap=True,
+    )
+
+
+@models_app.command("export")
+def export_model(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="name, name@alias or name:version")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="A new (or empty) folder to write the export to."),
+    ],
+) -> None:
+    """Write a version as plain files: skops, ONNX or the Hugging Face directory (never a
+    pickle), signature.json, metadata.json; `modelbay models import DIR` reads it back."""
+    with open_bay(ctx) as bay:
+        version = bay.models.get(ref)
+        folder = bay.models.export(version.ref, output)
+    files = sorted(p.name for p in folder.iterdir())
+    console_for(ctx).print(
+        f"exported {version.ref} ({version.artifact_format}) to {folder}: {', '.join(files)}",
         soft_wrap=True,
     )
 

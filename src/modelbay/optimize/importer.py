@@ -58,16 +58,27 @@ def _columns(model: Any) -> list[str]:
 def import_model(
     registry: Registry,
     source: bytes | str | Path,
-    name: str,
+    name: str | None = None,
     *,
     task: str | None = None,
     aliases: Iterable[str] = (),
     description: str = "",
 ) -> ModelVersion:
     """Register a model made elsewhere (the one import of every face): a scikit-learn skops
-    file or its bytes (pickles are refused), or a Hugging Face / sentence-transformers
+    file or its bytes (pickles are refused), a Hugging Face / sentence-transformers
     directory (safetensors weights) with ``task`` ``embeddings`` (the default for a
-    directory) or ``text-classification``."""
+    directory) or ``text-classification``, or a modelbay export (a folder or its tar,
+    registered under its own name unless ``name`` is given)."""
+    from modelbay.optimize.export_import import import_export, is_export
+
+    if is_export(source):
+        if task is not None:
+            raise ValidationError("--task is for transformer directories; an export says its own")
+        return import_export(
+            registry, source, name, aliases=aliases, description=description or None
+        )
+    if name is None:
+        raise ValidationError("name the model to register it under (--name)")
     if not isinstance(source, bytes) and Path(source).is_dir():
         from modelbay.optimize.text_import import import_transformer
 

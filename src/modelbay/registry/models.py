@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import platform
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
@@ -18,6 +20,7 @@ from modelbay.data.signature import Signature
 from modelbay.errors import ConflictError, NotFoundError, ValidationError
 from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database, bump_generation
+from modelbay.registry.exports import write_archive, write_export
 from modelbay.registry.records import Artifact, Model, ModelVersion
 from modelbay.registry.refs import ModelRef, check_alias, check_name
 from modelbay.registry.store import ArtifactStore, PutResult
@@ -380,6 +383,28 @@ class ModelCatalog:
         if artifact is None:
             raise NotFoundError(f"{version.ref} has no {role!r} artifact")
         return get_format(artifact.format).loads(self._store.get(artifact.digest))
+
+    # -- exports --------------------------------------------------------------------------
+    def export(self, ref: str | ModelRef, target: str | Path) -> Path:
+        """Write a version as a plain folder: its artifacts (skops, ONNX or the Hugging Face
+        directory, never a pickle), signature.json and metadata.json, and a manifest with
+        every file's sha256 (:mod:`modelbay.registry.exports`). ``Bay.import_model`` reads
+        it back. ``target`` must not exist, or be empty; a failed export leaves nothing."""
+        version = self.get(ref)
+        with self._audit.action("export", version.ref) as note:
+            out = write_export(
+                version, lambda a: self._store.get(a.digest), Path(target), library_versions()
+            )
+            note["detail"] = f"{version.artifact_format} to {out}"
+        return out
+
+    def export_archive(self, ref: str | ModelRef, out: IO[bytes]) -> ModelVersion:
+        """The export of ``ref`` as a tar written to ``out``, under one folder ``name-N/``."""
+        version = self.get(ref)
+        with tempfile.TemporaryDirectory(prefix="modelbay-export-") as tmp:
+            folder = self.export(version.ref, Path(tmp) / "export")
+            write_archive(folder, out, f"{version.model}-{version.version}")
+        return version
 
     def referenced_digests(self) -> set[str]:
         with self._db.session() as s:
