@@ -52,7 +52,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
         for scope in SCOPES:
             tokens[scope] = bay.keys.create(f"only-{scope}", [scope])[1]
         tokens["a-only"] = bay.keys.create(
-            "a-only", ["predict", "read", "deploy", "train"], models=["a"]
+            "a-only", ["predict", "read", "deploy", "train", "export"], models=["a"]
         )[1]
     x, y = load_iris(return_X_y=True)
     buf = io.BytesIO()
@@ -150,6 +150,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         headers={"content-type": "application/octet-stream"},
     ),
     ("GET", "/api/models/{name}/versions/{version}"): _model(200),
+    ("GET", "/api/models/{name}/export"): _model(200),
     ("PUT", "/api/models/{name}/aliases/{alias}"): _model(200, json={"version": 1}),
     ("DELETE", "/api/models/{name}/aliases/{alias}"): _model(204),
     ("GET", "/api/deployments"): _model(200),

@@ -93,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
         new_name=True,
     ),
     Route("GET", "/api/models/{name}/versions/{version}", ("read",), "name"),
+    Route("GET", "/api/models/{name}/export", ("export",), "name"),
     Route("PUT", "/api/models/{name}/aliases/{alias}", ("deploy",), "name", (JSON,)),
     Route("DELETE", "/api/models/{name}/aliases/{alias}", ("deploy",), "name"),
     Route("GET", "/api/deployments", ("read",)),

@@ -7,14 +7,17 @@ the front; here, lists show only what the calling key's model allow-list names.
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from modelbay.api.body import read_body
-from modelbay.errors import NotFoundError
+from modelbay.errors import NotFoundError, ValidationError
 from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment
 from modelbay.registry.refs import ModelRef
 from modelbay.security.gate import current_principal
@@ -23,6 +26,8 @@ from modelbay.serve.manager import DeploymentManager
 from modelbay.server import Server
 
 __all__ = ["router"]
+
+TAR = "application/x-tar"
 
 
 class DeploymentSpec(BaseModel):
@@ -80,6 +85,13 @@ def deployment_view(d: Deployment, manager: DeploymentManager) -> dict[str, Any]
     }
 
 
+def _chunks(spool: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """An export archive's bytes, a MiB at a time; the spool file is gone once closed."""
+    with spool:
+        while chunk := spool.read(size):
+            yield chunk
+
+
 def router(server: Server, max_upload: int) -> APIRouter:
     r = APIRouter(prefix="/api", tags=["management"])
     registry, manager, keys = server.registry, server.manager, server.keys
@@ -124,7 +136,8 @@ def router(server: Server, max_upload: int) -> APIRouter:
         alias: Annotated[list[str] | None, Query(description="Aliases to point at it")] = None,
         description: str = "",
     ) -> dict[str, Any]:
-        """Register a fitted scikit-learn model from a skops file (pickles are refused)."""
+        """Register a fitted scikit-learn model from a skops file (pickles are refused), or
+        the tar of an export (``GET /api/models/{name}/export``)."""
         data = await read_body(request, max_upload)
         version = await asyncio.to_thread(
             lambda: server.import_model(
@@ -132,6 +145,47 @@ def router(server: Server, max_upload: int) -> APIRouter:
             )
         )
         return version.to_dict()
+
+    @r.get(
+        "/models/{name}/export",
+        response_class=StreamingResponse,
+        responses={200: {"content": {TAR: {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def export_model(
+        name: str,
+        version: Annotated[int | None, Query(ge=1, description="A version number")] = None,
+        alias: Annotated[str | None, Query(description="An alias (default: champion)")] = None,
+    ) -> StreamingResponse:
+        """A version's export as a tar: its artifacts (skops, ONNX or the Hugging Face
+        directory, never a pickle), signature.json, metadata.json and a manifest with each
+        file's sha256. `modelbay models import FILE.tar` (or uploading it here) reads it back."""
+        if version is not None and alias is not None:
+            raise ValidationError("give a version or an alias, not both")
+        ref = f"{name}:{version}" if version else f"{name}@{alias}" if alias else name
+        await asyncio.to_thread(_check_exists, name)
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream, or below
+        try:
+            found = await asyncio.to_thread(registry.models.export_archive, ref, spool)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        filename = f"{found.model}-{found.version}.tar"
+        return StreamingResponse(
+            _chunks(spool),
+            media_type=TAR,
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
+
+    def _check_exists(name: str) -> None:
+        """404 naming only the models the key may see (the registry's own names them all)."""
+        names = [m.name for m in registry.models.list()]
+        if name not in names:
+            seen = [n for n in names if _visible(n)]
+            raise NotFoundError(
+                f"model {name!r} does not exist"
+                + (f"; models: {', '.join(seen[:20])}" if seen else "")
+            )
 
     @r.put("/models/{name}/aliases/{alias}")
     async def set_alias(name: str, alias: str, spec: AliasSpec) -> dict[str, Any]:

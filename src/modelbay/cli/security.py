@@ -27,7 +27,7 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Who holds the key (ci, fraud-team).")],
     scopes: Annotated[
-        str, typer.Option(help="Comma-separated: predict, read, deploy, train, admin.")
+        str, typer.Option(help="Comma-separated: predict, read, deploy, train, export, admin.")
     ] = "predict",
     models: Annotated[
         str | None, typer.Option(help="Comma-separated models the key may see (default: all).")

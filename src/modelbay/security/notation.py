@@ -15,7 +15,9 @@ from modelbay.registry.refs import check_name
 
 __all__ = ["SCOPES", "parse_expiry", "parse_models", "parse_quota", "parse_rate", "parse_scopes"]
 
-SCOPES = ("predict", "read", "deploy", "train", "admin")
+# ``export`` downloads a model's weights (``GET /api/models/{name}/export``): more than
+# ``read`` (metadata) or ``predict`` (answers), and not implied by ``train`` or ``deploy``
+SCOPES = ("predict", "read", "deploy", "train", "export", "admin")
 
 
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
