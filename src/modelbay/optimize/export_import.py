@@ -85,7 +85,9 @@ def _register_files(
     description: str | None,
 ) -> ModelVersion:
     """A scikit-learn model (skops) or an ONNX graph, with any further artifacts beside it."""
-    for role in export.artifacts:
+    for role, art in export.artifacts.items():
+        if art.format == "hf":
+            raise ValidationError(f"a {export.kind} model's export holds no folder ({art.path})")
         _check_artifact(export, role)
     with registry.models.register(name) as draft:
         _fill(draft, export, aliases, description)
