@@ -18,9 +18,12 @@ def optimize(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="name, name@alias or name:version to optimise")],
     method: Annotated[
-        str,
-        typer.Option(help="onnx, int8, int8-per-tensor, bf16 or prune (scikit-learn: onnx)."),
-    ] = "int8",
+        str | None,
+        typer.Option(
+            help="onnx, int8, int8-per-tensor, bf16 or prune (scikit-learn: onnx). "
+            "Default: the one that fits the model, int8 for a transformer, onnx for scikit-learn."
+        ),
+    ] = None,
     keep_layers: Annotated[
         int | None, typer.Option(help="prune: encoder layers to keep (default two thirds).")
     ] = None,
@@ -34,7 +37,12 @@ def optimize(
     alias: Annotated[list[str] | None, typer.Option(help="Alias(es) for the new version.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Make an optimised version, measured against the original; refused if it loses quality."""
+    """Make an optimised version, measured against the original; refused if it loses quality.
+
+    Exits 0 having registered a version, or having had nothing to do (the version is
+    already what the method makes: the desired state holds, so a script can run it again);
+    11 when the candidate failed its gate or could not be made.
+    """
     console = console_for(ctx)
     with open_bay(ctx) as bay:
         source: Any = Path(data) if data and Path(data).suffix and Path(data).exists() else data
@@ -63,12 +71,14 @@ def optimize(
             ]
         if rows:
             console.print(
-                table(f"{method} of {outcome.parent}", ["measure", "value", "gate"], rows)
+                table(f"{outcome.method} of {outcome.parent}", ["measure", "value", "gate"], rows)
             )
-        if outcome.registered:
+        if outcome.noop:
+            console.print(f"{outcome.reason}; nothing registered", soft_wrap=True, markup=False)
+        elif outcome.registered:
             how = " (forced past a failed gate)" if outcome.forced else ""
             console.print(f"registered {outcome.registered}{how}", soft_wrap=True)
         else:
             console.print(f"not registered: {outcome.reason}", soft_wrap=True)
-    if not outcome.registered:
+    if not outcome.registered and not outcome.noop:
         raise typer.Exit(GATE_FAILED)

@@ -6,6 +6,11 @@ candidate that fails its gate is not registered unless ``force`` is given, and t
 outcome says why, with the numbers. Transformer versions take every method of
 :mod:`modelbay.optimize.text`; scikit-learn versions take ``onnx`` (compiled with
 the registration parity check: identical labels, probabilities within 1e-4).
+
+Without a method, the version's kind picks the one that fits it (:func:`default_method`):
+``int8`` for a transformer, ``onnx`` for scikit-learn. A method that would change nothing
+(``onnx`` of a version ONNX Runtime serves already, ``int8`` of an int8 version) is not
+run: the outcome says so (``noop``) and nothing is registered.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from modelbay.errors import ValidationError
 from modelbay.registry.home import Registry
 from modelbay.registry.records import ModelVersion
 
-__all__ = ["OptimizeOutcome", "optimize"]
+__all__ = ["OptimizeOutcome", "default_method", "optimize"]
 
 
 @dataclass
@@ -33,15 +38,42 @@ class OptimizeOutcome:
     forced: bool = False
     gate: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    noop: bool = False  # nothing to do: the version is already what the method would make
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def default_method(version: ModelVersion) -> str:
+    """The method that fits a version's kind: int8 quantization for a transformer (the one
+    most worth having on a CPU), ONNX compilation for scikit-learn (the only one it takes)."""
+    return "int8" if version.flavor == "transformers" else "onnx"
+
+
+def nothing_to_do(version: ModelVersion, method: str) -> str | None:
+    """Why ``method`` would change nothing in ``version``, or None when it would."""
+    serving = version.serving
+    if version.flavor == "transformers":
+        engine, dtype = serving.get("engine"), serving.get("dtype")
+        if method == "onnx" and engine == "onnx" and dtype == "float32":
+            return f"nothing to do: {version.ref} is already served by ONNX Runtime (float32)"
+        if method.startswith("int8") and dtype == "int8":
+            return f"nothing to do: {version.ref} is already quantized to int8"
+        if method == "bf16" and dtype == "bfloat16":
+            return f"nothing to do: {version.ref} already runs in bfloat16"
+        return None
+    if method == "onnx" and "onnx" in version.artifacts:
+        return (
+            f"nothing to do: {version.ref} is already served by ONNX Runtime "
+            f"({version.runtime_reason})"
+        )
+    return None
+
+
 def optimize(
     registry: Registry,
     ref: str,
-    method: str,
+    method: str | None = None,
     *,
     force: bool = False,
     data: pd.DataFrame | None = None,
@@ -51,7 +83,12 @@ def optimize(
     aliases: Iterable[str] = (),
 ) -> OptimizeOutcome:
     version = registry.models.get(ref)
+    method = method or default_method(version)
     with registry.audit.action("optimize", version.ref) as note:
+        idle = nothing_to_do(version, method)
+        if idle is not None:
+            note["detail"] = f"{method}: {idle}"
+            return OptimizeOutcome(version.ref, method, True, None, reason=idle, noop=True)
         if version.flavor == "transformers":
             outcome = _text(
                 registry, version, method, force, data, text, target, keep_layers, aliases

@@ -95,6 +95,21 @@ class ModelVersion:
         """How a derived version's lineage names this one as its parent."""
         return {"model": self.model, "version": self.version, "id": self.id}
 
+    @property
+    def runtime(self) -> str:
+        """The runtime that serves this version unless a deployment asks for another:
+        onnx when it carries a graph that passed its parity check, else its flavor's own."""
+        if self.flavor == "transformers":
+            return "transformers"
+        if "onnx" in self.artifacts:
+            return "onnx"
+        return str(self.serving.get("runtime") or "sklearn")
+
+    @property
+    def runtime_reason(self) -> str:
+        """Why :attr:`runtime` serves it, in a line (what the registration recorded)."""
+        return runtime_reason(self)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (without the reference statistics, which can be large)."""
         return {
@@ -110,6 +125,7 @@ class ModelVersion:
             "lineage": self.lineage,
             "signature": self.signature.to_dict(),
             "serving": self.serving,
+            "runtime": {"name": self.runtime, "reason": self.runtime_reason},
             "artifacts": {
                 role: {"sha256": a.digest, "format": a.format, "size": a.size}
                 for role, a in self.artifacts.items()
@@ -145,3 +161,31 @@ class Deployment:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     explicit: bool = True  # False for the implicit one every model has under its own name
+
+
+def runtime_reason(version: ModelVersion) -> str:
+    """ "parity check passed on 200 rows: ..." for a compiled graph, else the recorded reason."""
+    serving = version.serving
+    if version.flavor == "transformers":
+        engine = serving.get("engine", "torch")
+        return f"a transformer bundle, run by {engine} ({serving.get('dtype', 'float32')})"
+    if "onnx" in version.artifacts:
+        parity = serving.get("parity") or version.artifacts["onnx"].info.get("parity") or {}
+        if not parity:
+            return "an ONNX graph (imported or compiled without a recorded check)"
+        diffs = [
+            f"max |\u0394p| {parity['max_proba_diff']:.1e}" if "max_proba_diff" in parity else "",
+            f"max relative |\u0394| {parity['max_relative_diff']:.1e}"
+            if "max_relative_diff" in parity
+            else "",
+        ]
+        labels = "labels identical" if parity.get("label_agreement", 1.0) == 1.0 else ""
+        facts = ", ".join(x for x in (labels, *diffs) if x)
+        rows = parity.get("rows_checked")
+        return f"parity check passed{f' on {rows} rows' if rows else ''}" + (
+            f": {facts}" if facts else ""
+        )
+    reason = serving.get("reason")
+    if reason:
+        return str(reason)
+    return "no ONNX graph was compiled for it (registered before modelbay recorded why)"
