@@ -185,6 +185,7 @@ class Bay(Registry):
                 "config": spec.to_dict(),
                 "parent": parent.lineage_ref() if parent else None,
                 "code_version": _version(),
+                "excluded_columns": dict(result.excluded),
             }
             draft.reference_stats = result.reference_stats
             draft.description = description
@@ -302,7 +303,7 @@ class Bay(Registry):
     def optimize(
         self,
         ref: str,
-        method: str,
+        method: str | None = None,
         *,
         force: bool = False,
         data: DataArg | None = None,
@@ -312,7 +313,11 @@ class Bay(Registry):
         aliases: Iterable[str] = (),
     ) -> OptimizeOutcome:
         """A new version of ``ref`` made by ``method`` (onnx, int8, int8-per-tensor, bf16,
-        prune), registered only if it passes its quality gate against ``ref`` (or ``force``)."""
+        prune), registered only if it passes its quality gate against ``ref`` (or ``force``).
+
+        ``method=None`` picks the one that fits the version (int8 for a transformer, onnx
+        for scikit-learn); a method that would change nothing registers nothing and the
+        outcome says so (``noop``)."""
         from modelbay.optimize.optimizer import optimize
 
         frame = None if data is None else self.datasets.load(self._dataset(data))

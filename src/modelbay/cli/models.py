@@ -63,7 +63,7 @@ def import_model(
         )
     console_for(ctx).print(
         f"registered {version.ref} ({version.algorithm}, {version.task}); "
-        f"served by {version.serving.get('runtime', 'sklearn')}",
+        f"served by {version.runtime} ({version.runtime_reason})",
         soft_wrap=True,
     )
 
@@ -95,7 +95,8 @@ def show(
     ref: Annotated[str, typer.Argument(help="name, name@alias or name:version")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON.")] = False,
 ) -> None:
-    """Show one version: metrics, params, lineage and signature."""
+    """Show one version: metrics, params, the runtime that serves it and why, lineage and
+    signature."""
     console = console_for(ctx)
     with open_bay(ctx) as bay:
         v = bay.models.get(ref)
@@ -110,6 +111,7 @@ def show(
         console.print(f"  cv: {metric_line(v.metrics.get('cv', {}))}")
         console.print(f"  holdout: {metric_line(v.metrics.get('holdout', {}))}")
         console.print(f"  params: {metric_line(v.params)}")
+        console.print(f"  runtime: {v.runtime} ({v.runtime_reason})", soft_wrap=True, markup=False)
         ds = v.lineage.get("dataset") or {}
         parent = v.lineage.get("parent")
         console.print(
@@ -117,6 +119,12 @@ def show(
             f"run {v.lineage.get('training_run')}, parent "
             f"{parent['model'] + ':' + str(parent['version']) if parent else '-'}"
         )
+        for column, why in (v.lineage.get("excluded_columns") or {}).items():
+            console.print(
+                f"  left out: {column} (looks like an identifier: {why})",
+                soft_wrap=True,
+                markup=False,
+            )
         out = v.signature.output
         console.print(
             table(

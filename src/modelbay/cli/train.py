@@ -38,6 +38,8 @@ def train_with_progress(console: Console, bay: Bay, data: Any, **kwargs: Any) ->
                 bar.update(
                     task, completed=p.done, description=f"trial {p.trial.algorithm}", best=best
                 )
+            elif p.phase == "prepare":  # a warning about the columns, printed above the bar
+                bar.console.print(p.message, soft_wrap=True, markup=False, style="yellow")
             elif p.phase in ("fit", "evaluate"):
                 bar.update(task, completed=trials, description=p.message)
             elif p.phase == "done":
@@ -125,6 +127,10 @@ def train(
     normalize: Annotated[str, typer.Option(help="none|l1|l2 (row normalisation)")] = "none",
     keep_duplicates: Annotated[bool, typer.Option(help="Keep duplicate rows.")] = False,
     drop_column: Annotated[list[str] | None, typer.Option(help="Column(s) to leave out.")] = None,
+    keep_column: Annotated[
+        list[str] | None,
+        typer.Option(help="Column(s) to keep although they look like identifiers (customer_id)."),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option(help="Fixed hyperparameter NAME=VALUE (one algorithm).")
     ] = None,
@@ -182,6 +188,7 @@ def train(
             "normalize": normalize,
             "duplicates": "keep" if keep_duplicates else "drop",
             "drop_columns": tuple(drop_column or ()),
+            "keep_columns": tuple(keep_column or ()),
         }
     )
     with open_bay(ctx) as bay:

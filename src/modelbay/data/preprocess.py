@@ -54,7 +54,9 @@ class Preprocessing:
     ``scale="auto"`` lets the algorithm decide (z-score for linear models, SVMs,
     MLPs and k-means; none for trees). ``max_categories`` bounds one-hot width
     (rarer categories share one column); unknown categories at predict time are
-    encoded as all-zero (one-hot) or -1 (ordinal).
+    encoded as all-zero (one-hot) or -1 (ordinal). Columns that identify rows
+    (``customer_id``, a row number: see :mod:`modelbay.data.identifiers`) are left out
+    with a warning; ``keep_columns`` keeps them, ``drop_columns`` leaves out any other.
     """
 
     impute_numeric: NumericImpute = "median"
@@ -67,6 +69,7 @@ class Preprocessing:
     duplicates: Literal["drop", "keep"] = "drop"
     text_max_features: int = 500
     drop_columns: tuple[str, ...] = field(default_factory=tuple)
+    keep_columns: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -78,10 +81,17 @@ class Preprocessing:
         if self.max_categories < 2:
             raise ValidationError("preprocessing max_categories must be at least 2")
         object.__setattr__(self, "drop_columns", tuple(self.drop_columns))
+        object.__setattr__(self, "keep_columns", tuple(self.keep_columns))
+        both = sorted(set(self.drop_columns) & set(self.keep_columns))
+        if both:
+            raise ValidationError(
+                f"column(s) {', '.join(both)} are both dropped and kept: choose one"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["drop_columns"] = list(self.drop_columns)
+        data["keep_columns"] = list(self.keep_columns)
         return data
 
     @classmethod

@@ -13,10 +13,12 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from modelbay.data.identifiers import id_reason
 from modelbay.data.preprocess import CleaningReport, Preprocessing, build_preprocessor, clean_rows
 from modelbay.data.profile import profile_predictions, profile_table
 from modelbay.data.schema import TableSchema
 from modelbay.data.signature import ColumnSpec, OutputSpec, Signature
+from modelbay.data.unseen import known_categories
 from modelbay.errors import TrainingError, ValidationError
 from modelbay.train.catalogue import Algorithm, resolve
 from modelbay.train.metrics import evaluate, get_metric
@@ -79,7 +81,8 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress event: ``phase`` is search, fit, evaluate or done."""
+    """A progress event: ``phase`` is prepare (a warning about the columns, before the
+    search), search, fit, evaluate or done."""
 
     phase: str
     done: int
@@ -107,6 +110,7 @@ class TrainResult:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     sample: pd.DataFrame | None = None  # held-out rows (up to 500) for parity checks
+    excluded: dict[str, str] = field(default_factory=dict)  # column -> why it was left out
 
 
 def train_model(
@@ -116,7 +120,9 @@ def train_model(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> TrainResult:
     notify = on_progress or (lambda _p: None)
-    features = _features(df, spec)
+    features, excluded = _features(df, spec)
+    for column, why in excluded.items():
+        notify(Progress("prepare", 0, 1, excluded_message(column, why)))
     y_all = df[spec.target] if spec.target is not None else None
     task = spec.task or infer_task(y_all)
     if task == "clustering" and spec.target is not None:
@@ -186,7 +192,7 @@ def train_model(
     timings["evaluate_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    signature = _signature(X_train, y_train, schema, config, task, model, spec.target)
+    signature = _signature(X_train, y_train, schema, config, task, model, spec.target, excluded)
     train_pred = model.predict(X_train)
     reference = profile_table(X_train, schema)
     reference["prediction"] = profile_predictions(train_pred, task)
@@ -209,17 +215,29 @@ def train_model(
         timings=timings,
         warnings=fit_warnings,
         sample=(X_test if len(X_test) else X_train).head(SAMPLE_ROWS).reset_index(drop=True),
+        excluded=excluded,
     )
 
 
-def _features(df: pd.DataFrame, spec: TrainSpec) -> list[str]:
+def excluded_message(column: str, why: str) -> str:
+    """The warning a user reads for a column left out of training."""
+    return (
+        f"warning: column {column!r} left out: it looks like an identifier ({why}); "
+        f"keep it with --keep-column {column} (Python: preprocessing={{'keep_columns': "
+        f"[{column!r}]}})"
+    )
+
+
+def _features(df: pd.DataFrame, spec: TrainSpec) -> tuple[list[str], dict[str, str]]:
+    """The feature columns, and the identifier-like ones left out (with why)."""
     columns = list(df.columns)
     if spec.target is not None and spec.target not in columns:
         raise ValidationError(
             f"unknown target column {spec.target!r}; the table has: {', '.join(columns)}"
         )
     dropped = set(spec.preprocessing.drop_columns)
-    unknown = sorted(dropped - set(columns))
+    kept = set(spec.preprocessing.keep_columns)
+    unknown = sorted((dropped | kept) - set(columns))
     if spec.features:
         unknown += sorted(set(spec.features) - set(columns))
     if unknown:
@@ -228,9 +246,19 @@ def _features(df: pd.DataFrame, spec: TrainSpec) -> list[str]:
         )
     chosen = list(spec.features) if spec.features else columns
     features = [c for c in chosen if c != spec.target and c not in dropped and df[c].notna().any()]
+    excluded: dict[str, str] = {}
+    if not spec.features:  # features named one by one are the user's choice, ids included
+        for c in features:
+            why = None if c in kept else id_reason(str(c), df[c])
+            if why is not None:
+                excluded[str(c)] = why
+        features = [c for c in features if c not in excluded]
     if not features:
-        raise ValidationError("no feature columns left to learn from")
-    return features
+        raise ValidationError(
+            "no feature columns left to learn from"
+            + (f" (left out as identifiers: {', '.join(excluded)}; keep one)" if excluded else "")
+        )
+    return features, excluded
 
 
 def _split(X: pd.DataFrame, y: pd.Series | None, task: str, spec: TrainSpec) -> tuple[Any, ...]:
@@ -267,7 +295,10 @@ def _signature(
     task: str,
     model: Pipeline,
     target: str | None,
+    excluded: dict[str, str],
 ) -> Signature:
+    """The inputs the model uses, with what serving checks requests against: the known
+    categories of each categorical column and the identifier columns it may ignore."""
     inputs = [
         ColumnSpec(
             name=c,
@@ -284,4 +315,15 @@ def _signature(
         output = OutputSpec(task, str(target), "float64")
     else:
         output = OutputSpec(task, "cluster", "int32")
-    return Signature(inputs=inputs, output=output)
+    extra: dict[str, Any] = {}
+    categories = {
+        spec.name: known
+        for spec in inputs
+        if spec.kind in ("categorical", "boolean")
+        and (known := known_categories(X[spec.name])) is not None
+    }
+    if categories:
+        extra["categories"] = categories
+    if excluded:
+        extra["ignored_inputs"] = sorted(excluded)
+    return Signature(inputs=inputs, output=output, extra=extra)
