@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from modelbay.data.profile import _categorical, _numeric
+from modelbay.data.profile import _categorical, _numeric, profile_table
+from modelbay.data.schema import infer_schema
 from modelbay.monitor.drift import compare, psi
 
 
@@ -35,8 +36,23 @@ def test_categorical_drift_names_a_new_category() -> None:
     assert moved.test == "chi2" and moved.p_value < 1e-6
 
 
-def test_text_is_compared_by_length_and_dates_are_skipped() -> None:
+def test_text_is_compared_by_length() -> None:
     ref = {"kind": "text", **_numeric(pd.Series([10.0] * 50 + [20.0] * 50)), "of": "length"}
     found = compare(ref, "notes", ["x" * 10, "y" * 20] * 100)
     assert found is not None and found.kind == "text length" and not found.drifted
+
+
+def test_dates_are_compared_on_their_instants_with_the_reference_kept_at_training() -> None:
+    train = pd.DataFrame({"signup": pd.date_range("2022-01-01", periods=1000, freq="D")})
+    train["signup"] = train["signup"].dt.strftime("%Y-%m-%d")
+    ref = profile_table(train, infer_schema(train))["features"]["signup"]
+    assert ref["kind"] == "datetime" and ref["of"] == "timestamp" and ref["histogram"]
+    same = train["signup"].sample(600, random_state=1).tolist()
+    later = pd.date_range("2025-06-01", periods=600, freq="D").strftime("%Y-%m-%d").tolist()
+    kept = compare(ref, "signup", [*same, None, "not a date"])
+    moved = compare(ref, "signup", later)
+    assert kept is not None and not kept.drifted and kept.n_cur == 600
+    assert moved is not None and moved.drifted and moved.test == "ks"
+    assert moved.detail.startswith("mean 2023-05-") and "-> 2026-" in moved.detail
+    # a version registered before dates had statistics is not compared on them
     assert compare({"kind": "datetime", "min": None}, "signup", ["2026-01-01"]) is None

@@ -102,4 +102,6 @@ async def predict_v1(plane: DataPlane, name: str, body: bytes, query: dict[str, 
     if proba and result.outputs.proba is not None:
         out["probabilities"] = result.outputs.proba
         out["classes"] = result.served.version.signature.output.classes
+    if result.novel:  # values training never saw, as v2 says them: unseen_categories, ...
+        out["parameters"] = result.novel
     return 200, JSON, orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), {}

@@ -2,12 +2,15 @@
 
 Numeric columns keep quantiles and a histogram over ten quantile bins (the bins a
 PSI computation reuses); categorical and boolean columns keep category
-frequencies (top 50, the rest as ``__other__``); text and datetime columns keep
-simple summaries. Predictions keep class frequencies or a value histogram.
+frequencies (top 50, the rest as ``__other__``); text columns the distribution of
+their lengths; datetime columns that of their instants, as seconds since 1970 UTC (the
+numeric statistics above, ``"of": "timestamp"``, beside ``min`` and ``max``), which is
+what drift compares. Predictions keep class frequencies or a value histogram.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,7 +18,7 @@ import pandas as pd
 
 from modelbay.data.schema import TableSchema
 
-__all__ = ["profile_predictions", "profile_table", "profile_texts"]
+__all__ = ["profile_predictions", "profile_table", "profile_texts", "timestamps"]
 
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 TOP_CATEGORIES = 50
@@ -65,11 +68,26 @@ def profile_table(df: pd.DataFrame, schema: TableSchema) -> dict[str, Any]:
         elif kind == "text":
             stats.update(profile_texts(col))
         elif kind == "datetime":
-            ts = pd.to_datetime(col, errors="coerce", format="mixed", utc=True).dropna()
-            stats["min"] = ts.min().isoformat() if not ts.empty else None
-            stats["max"] = ts.max().isoformat() if not ts.empty else None
+            seconds = timestamps(col)
+            stats.update(_numeric(pd.Series(seconds)), of="timestamp")
+            ts = pd.to_datetime(seconds[np.isfinite(seconds)], unit="s", utc=True)
+            stats["min"] = ts.min().isoformat() if len(ts) else None
+            stats["max"] = ts.max().isoformat() if len(ts) else None
         features[str(name)] = stats
     return {"rows": len(df), "features": features}
+
+
+def timestamps(values: Any) -> np.ndarray:
+    """Dates (strings, datetimes) as float seconds since 1970 UTC, NaN where none parses:
+    the model's own parse (``DatetimeFeatures``), so drift sees the dates it saw."""
+    with warnings.catch_warnings():  # pandas warns of numbers it will read otherwise one day
+        warnings.simplefilter("ignore")
+        ts = pd.to_datetime(
+            pd.Series(values, dtype=object), errors="coerce", format="mixed", utc=True
+        )
+    ns = ts.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+    ns[ts.isna().to_numpy()] = np.nan
+    return ns / 1e9
 
 
 def profile_texts(values: pd.Series) -> dict[str, Any]:

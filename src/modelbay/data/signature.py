@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelbay.data.unseen import Novelty
 from modelbay.errors import SchemaError
 
 __all__ = ["ColumnSpec", "OutputSpec", "Signature"]
@@ -63,6 +64,26 @@ class Signature:
             inputs=[ColumnSpec(**c) for c in data["inputs"]],
             output=OutputSpec(**data["output"]),
             extra=data.get("extra", {}),
+        )
+
+    @cached_property
+    def ignored(self) -> frozenset[str]:
+        """Columns of the training table the model does not use (identifiers left out):
+        accepted in a request and dropped, so that rows can be sent as they are."""
+        return frozenset(self.extra.get("ignored_inputs", ()))
+
+    @cached_property
+    def novelty(self) -> Novelty:
+        """The checks for values training never saw (see :mod:`modelbay.data.unseen`)."""
+        known = self.extra.get("categories") or {}
+        kinds = {c.name: c.kind for c in self.inputs}
+        return Novelty(
+            {
+                n: frozenset(v)
+                for n, v in known.items()
+                if kinds.get(n) in ("categorical", "boolean")
+            },
+            [c.name for c in self.inputs if c.kind == "datetime"],
         )
 
     @cached_property
@@ -134,7 +155,8 @@ class Signature:
                 raise SchemaError(
                     f"missing column(s): {', '.join(missing)}; expected: {', '.join(names)}"
                 )
-            extra = [str(c) for c in df.columns if c not in known]
+            ignored = self.ignored
+            extra = [str(c) for c in df.columns if c not in known and c not in ignored]
             if extra and not allow_extra:
                 raise SchemaError(
                     f"unexpected column(s): {', '.join(extra)}; expected: {', '.join(names)}"

@@ -15,6 +15,8 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from modelbay.data.unseen import canon
+
 __all__ = ["CategoricalCleaner", "DatetimeFeatures", "TextFeatures"]
 
 _DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
@@ -42,19 +44,11 @@ class CategoricalCleaner(TransformerMixin, BaseEstimator):
             col = df[name]
             mask = col.isna().to_numpy()
             values = col.astype(object).to_numpy()
-            out[:, j] = [np.nan if m else _canon(v) for v, m in zip(values, mask, strict=True)]
+            out[:, j] = [np.nan if m else canon(v) for v, m in zip(values, mask, strict=True)]
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(input_features, dtype=object)
-
-
-def _canon(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):

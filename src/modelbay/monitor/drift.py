@@ -5,7 +5,9 @@ reference statistics registered with it: numeric columns (and text lengths) by t
 population stability index over the training deciles and by a Kolmogorov-Smirnov
 statistic against the training quantiles; categorical and boolean columns by PSI
 and a chi-squared test over the training frequencies (a category never seen in
-training counts as its own bin). Predictions are compared the same way. Only the
+training counts as its own bin); datetime columns like numeric ones, on their instants
+in seconds since 1970 (a version registered before dates had statistics is not
+compared on them). Predictions are compared the same way. Only the
 window's rows are read (the newest ``max_requests`` requests at most), and each
 result is stored so it can be charted over time.
 
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, select
 
+from modelbay.data.profile import timestamps
 from modelbay.errors import NotFoundError
 from modelbay.monitor.predlog import logged
 from modelbay.registry.db import Database
@@ -135,7 +138,23 @@ def compare(ref: dict[str, Any], name: str, values: list[Any]) -> FeatureDrift |
         return _numeric(name, "text length", ref, lengths)
     if kind in ("categorical", "boolean"):
         return _categorical(name, kind, ref, values)
-    return None  # datetime columns: no reference distribution kept
+    if kind == "datetime":
+        return _dates(name, ref, values)
+    return None
+
+
+def _dates(name: str, ref: dict[str, Any], values: list[Any]) -> FeatureDrift | None:
+    """A date column as its instants in seconds; the detail in dates, not seconds."""
+    seconds = timestamps([v for v in values if v is not None])
+    found = _numeric(name, "datetime", ref, seconds[np.isfinite(seconds)].tolist())
+    if found is not None and "mean" in ref:
+        now = float(np.nanmean(seconds))
+        found.detail = f"mean {_day(float(ref['mean']))} -> {_day(now)}"
+    return found
+
+
+def _day(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def measure_drift(

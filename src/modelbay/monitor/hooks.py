@@ -64,6 +64,8 @@ class ServingMonitor(PlaneHooks):
         ok.value += 1
         latency.observe(seconds)
         queue.observe(prediction.batch.queue_s)
+        if prediction.novel:
+            self.metrics.novel(name, version.version, prediction.novel)
         if self.predlog is not None and prediction.rows is not None:
             rows, labels = prediction.rows, prediction.outputs.predict
             extra = prediction.outputs.extra

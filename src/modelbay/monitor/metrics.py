@@ -245,6 +245,20 @@ class Metrics:
             (*dv, "metric"),
             across=Across.LATEST,
         )
+        self.unseen = family(
+            "modelbay_unseen_categories",
+            "Values of categorical inputs training never saw, by column (the model takes "
+            "them as no category, or the infrequent one)",
+            Kind.COUNTER,
+            (*dv, "column"),
+        )
+        self.unparsable = family(
+            "modelbay_unparsable_dates",
+            "Values of date inputs that do not parse as dates, by column (the model takes "
+            "them as missing)",
+            Kind.COUNTER,
+            (*dv, "column"),
+        )
         self.logged = family(
             "modelbay_prediction_log_entries", "Prediction log entries written", Kind.COUNTER
         )
@@ -383,6 +397,17 @@ class Metrics:
                     child = classes[label] = self.predicted.labels(deployment, version, str(label))
                 child.value += n
         self._pending_rows = 0
+
+    def novel(
+        self, deployment: str, version: str | int, found: Mapping[str, Mapping[str, int]]
+    ) -> None:
+        """One request's values training never saw (see :mod:`modelbay.data.unseen`): only
+        requests that have some get here, so the label lookups cost nothing otherwise."""
+        families = {"unseen_categories": self.unseen, "unparsable_dates": self.unparsable}
+        v = str(version)
+        for kind, columns in found.items():
+            for column, n in columns.items():
+                families[kind].labels(deployment, v, column).inc(n)
 
     def drift_result(self, found: dict[str, Any]) -> None:
         """Set the drift gauges from a drift result (per feature: PSI and the test's statistic)."""

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from modelbay.errors import LimitExceeded, SchemaError
+from modelbay.registry.records import ModelVersion
 from modelbay.serve.batcher import BatchInfo
 from modelbay.serve.codec import InferRequest, Tensor, output_tensors, rows_from_tensors
 from modelbay.serve.manager import DeploymentManager, Served
@@ -25,6 +26,7 @@ __all__ = ["DataPlane", "PlaneHooks", "Prediction"]
 _KIND_DATATYPE = {"numeric": "FP64", "boolean": "BOOL"}
 _PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn", "transformers": "transformers"}
 PARALLEL_DECODE_ROWS = 2_000
+_NOTHING: dict[str, dict[str, int]] = {}  # shared, never written: no novelty found
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Prediction:
     batch: BatchInfo
     request_id: str = ""
     rows: Rows | None = None  # the validated rows the model saw
+    # values training never saw, by kind and column (data.unseen): {} when none
+    novel: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class PlaneHooks:
@@ -129,6 +133,7 @@ class DataPlane:
                 "model": v.ref,
                 "served_version": str(v.version),
                 "runtime": served.runtime.name,
+                "runtime_reason": _runtime_reason(v, served.runtime.name),
                 "engine": served.runtime.engine,
                 "task": v.task,
                 "target": out.name,
@@ -179,14 +184,17 @@ class DataPlane:
         signature = served.version.signature
         tensors = isinstance(rows, list) and bool(rows) and isinstance(rows[0], Tensor)
 
-        def decode() -> Rows:
+        def decode() -> tuple[Rows, dict[str, dict[str, int]]]:
             if tensors:
-                return rows_from_tensors(rows, signature)
-            if signature.all_numeric and isinstance(rows, list) and rows:
+                frame = rows_from_tensors(rows, signature)
+            elif signature.all_numeric and isinstance(rows, list) and rows:
                 block = signature.block_from_records(rows)
-                if block is not None:
-                    return block
-            return signature.validate(rows)
+                frame = block if block is not None else signature.validate(rows)
+            else:
+                frame = signature.validate(rows)
+            if isinstance(frame, np.ndarray) or not signature.novelty.active:
+                return frame, _NOTHING  # numbers only: nothing a model could not have seen
+            return frame, signature.novelty.count(frame)
 
         if validated:
             outputs, info = await served.batcher.submit(rows, proba=proba)
@@ -194,9 +202,9 @@ class DataPlane:
         size = rows[0].shape[0] if tensors and rows[0].shape else _length(rows)
         self._check_size(size, rows if tensors else [])
         # large bodies are checked off the event loop, small ones inline (cheaper than a hop)
-        frame = await asyncio.to_thread(decode) if size > PARALLEL_DECODE_ROWS else decode()
+        frame, novel = await asyncio.to_thread(decode) if size > PARALLEL_DECODE_ROWS else decode()
         outputs, info = await served.batcher.submit(frame, proba=proba)
-        return Prediction(served, outputs, info, rows=frame)
+        return Prediction(served, outputs, info, rows=frame, novel=novel)
 
     async def infer(
         self, name: str, request: InferRequest, version: int | None = None
@@ -219,6 +227,7 @@ class DataPlane:
                 "batch_size": result.batch.rows,
                 "batch_requests": result.batch.requests,
                 "runtime": result.served.runtime.name,
+                **result.novel,  # unseen_categories, unparsable_dates: only when there are some
             },
         }
         return doc, tensors
@@ -281,6 +290,13 @@ class DataPlane:
                     f"input {t.name!r} has {t.data.size} elements, over the limit of "
                     f"{self.max_elements} (MODELBAY_MAX_TENSOR_ELEMENTS)"
                 )
+
+
+def _runtime_reason(version: ModelVersion, runtime: str) -> str:
+    """Why ``runtime`` serves ``version``: the version's own reason, or the deployment's choice."""
+    if runtime == version.runtime:
+        return version.runtime_reason
+    return f"the deployment asks for {runtime} (the version alone: {version.runtime})"
 
 
 def _a(word: str) -> str:
