@@ -9,14 +9,18 @@ The known categories are the training rows' values after :func:`canon`, the very
 canonicalisation the model's ``CategoricalCleaner`` applies, kept in the signature
 (``extra["categories"]``); a version registered without them gets no category check.
 A date is unparsable when the model's own parse (pandas, ``format="mixed"``) gives
-nothing for a value that is there. The common case costs little: a set lookup per
-categorical value, ``datetime.fromisoformat`` per date (a vectorised ISO-8601 parse from
-``VECTOR_ROWS`` rows on); only the values these miss take the slow canonical paths.
+nothing for a value that is there. Each distinct value is asked about once (from
+``VECTOR_ROWS`` rows on, ``pd.unique`` first): a set lookup per category,
+``datetime.fromisoformat`` per date, and only the dates that are not ISO 8601 go
+through the model's own (slow, per value) parse, all in one call. pandas' vectorised
+ISO-8601 parse was slower than the loop: 6.1 ms against 0.9 for 1,000 dates, on a
+loaded machine.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -88,53 +92,63 @@ def _missing(value: Any) -> bool:
 
 
 def _unseen(col: pd.Series, known: frozenset[str]) -> int:
-    if len(col) >= VECTOR_ROWS:
-        hit = col.isin(known).to_numpy() | col.isna().to_numpy()
-        if hit.all():
-            return 0
-        values = col.to_numpy(dtype=object)[~hit]  # not known as they are: try them canonical
-    else:
-        values = col.to_numpy(dtype=object)
-    n = 0
-    for v in values:
-        if _missing(v):
-            continue
-        try:
-            if v in known:
-                continue
-        except TypeError:  # unhashable (a list in a JSON row): its string is what the model sees
-            pass
-        if canon(v) not in known:
-            n += 1
-    return n
+    def unknown(values: list[Any]) -> list[Any]:
+        return [v for v in values if not _is_known(v, known)]
+
+    return _count(col, unknown)
+
+
+def _is_known(value: Any, known: frozenset[str]) -> bool:
+    try:
+        if value in known:
+            return True
+    except TypeError:  # unhashable (a list in a JSON row): its string is what the model sees
+        pass
+    return canon(value) in known
 
 
 def _unparsable(col: pd.Series) -> int:
     if col.dtype.kind == "M":  # datetimes already
         return 0
-    values = col.to_numpy(dtype=object)
-    if len(values) >= VECTOR_ROWS:
-        strings = np.fromiter((type(v) is str for v in values), bool, len(values))
-        parsed = pd.to_datetime(
-            pd.Series(values[strings], dtype=object), errors="coerce", utc=True, format="ISO8601"
-        )
-        rest = [*values[~strings], *values[strings][parsed.isna().to_numpy()]]
-    else:
-        rest = []
-        for v in values:
-            if type(v) is str:
-                try:
-                    datetime.fromisoformat(v)
-                    continue
-                except ValueError:
-                    pass
-            rest.append(v)
-    rest = [v for v in rest if not _missing(v)]
+    return _count(col, _not_dates)
+
+
+def _not_dates(values: list[Any]) -> list[Any]:
+    """The values the model's parse makes nothing of: ISO 8601 strings pass at once (0.2 us
+    each), the rest go through the model's own parse together, in one call."""
+    rest = []
+    for v in values:
+        if type(v) is str:
+            try:
+                datetime.fromisoformat(v)
+                continue
+            except ValueError:
+                pass
+        rest.append(v)
     if not rest:
-        return 0
-    with warnings.catch_warnings():  # pandas warns of formats it will read otherwise one day
+        return []
+    with warnings.catch_warnings():  # pandas warns of numbers it will read otherwise one day
         warnings.simplefilter("ignore")
-        again = pd.to_datetime(
+        parsed = pd.to_datetime(
             pd.Series(rest, dtype=object), errors="coerce", utc=True, format="mixed"
         )
-    return int(again.isna().sum())
+    return [v for v, bad in zip(rest, parsed.isna().to_numpy(), strict=True) if bad]
+
+
+def _count(col: pd.Series, bad: Callable[[list[Any]], list[Any]]) -> int:
+    """How many of the column's values ``bad`` picks out, asking it about each distinct
+    value once (a request repeats its categories and, often, its dates)."""
+    values = col.to_numpy(dtype=object)
+    distinct: Any = values
+    small = len(values) < VECTOR_ROWS
+    if not small:
+        try:
+            distinct = pd.unique(values)
+        except TypeError:  # unhashable values: each is asked about
+            small = True
+    found = bad([v for v in distinct if not _missing(v)])
+    if not found:
+        return 0
+    if small:
+        return len(found)
+    return int(pd.Series(values, dtype=object).isin(found).sum())
