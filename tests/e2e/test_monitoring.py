@@ -175,7 +175,8 @@ def test_drift_flags_exactly_the_shifted_features_and_an_alert_reaches_a_webhook
         moved = check(server, home, "drift", "churn-shifted", 240)
         inputs = {f["feature"]: f for f in moved["features"] if f["feature"] != "__prediction__"}
         assert {n for n in moved["drifted"] if n != "__prediction__"} == {"age", "tenure", "plan"}
-        assert set(inputs) == {"age", "tenure", "plan", "active", "notes"}  # signup: a date
+        assert set(inputs) == {"age", "tenure", "plan", "active", "notes", "signup"}
+        assert inputs["signup"]["test"] == "ks" and inputs["signup"]["kind"] == "datetime"
         assert inputs["plan"]["test"] == "chi2" and "enterprise" in inputs["plan"]["detail"]
         assert inputs["age"]["test"] == "ks" and inputs["age"]["p_value"] < 1e-6
         assert inputs["active"]["p_value"] > 0.001 and inputs["active"]["n_cur"] == 240
