@@ -1,4 +1,7 @@
-"""What training never saw is said in the answer and counted in /metrics, per column."""
+"""What training never saw is said in the answer and counted in /metrics, per column.
+
+v2 says it in flat parameters (``unseen_categories.plan: 2``: a v2 parameter is a bool,
+a number or a string, over REST and gRPC alike); v1 in a ``parameters`` object."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelbay import Settings
 from modelbay.api.app import create_app
+from modelbay.api.grpc import parameter
 from tests.api.test_http import tensors
 
 
@@ -46,8 +50,11 @@ def test_v2_and_v1_answers_name_unseen_categories_and_unparsable_dates(
 ) -> None:
     rows = _rows(serve_data)
     doc = client.post("/v2/models/churn/infer", json=tensors(rows)).json()
-    assert doc["parameters"]["unseen_categories"] == {"plan": 2}
-    assert doc["parameters"]["unparsable_dates"] == {"signup": 2}
+    params = doc["parameters"]
+    assert params["unseen_categories.plan"] == 2 and params["unparsable_dates.signup"] == 2
+    for key, value in params.items():  # what a v2 parameter may hold, over REST and gRPC
+        assert isinstance(value, bool | int | float | str), key
+        parameter(key, value)
     v1 = client.post("/v1/models/churn:predict", json={"instances": _records(rows)}).json()
     assert v1["parameters"] == {"unseen_categories": {"plan": 2}, "unparsable_dates": {"signup": 2}}
     assert _counter(client, "modelbay_unseen_categories") == {"plan": 4.0}
@@ -58,8 +65,7 @@ def test_rows_like_the_training_ones_say_nothing(
     client: TestClient, serve_data: dict[str, pd.DataFrame]
 ) -> None:
     doc = client.post("/v2/models/churn/infer", json=tensors(serve_data["churn"].head(30))).json()
-    assert "unseen_categories" not in doc["parameters"]
-    assert "unparsable_dates" not in doc["parameters"]
+    assert not [k for k in doc["parameters"] if k.startswith(("unseen_", "unparsable_"))]
     v1 = client.post(
         "/v1/models/churn:predict",
         json={"instances": _records(serve_data["churn"].head(3))},

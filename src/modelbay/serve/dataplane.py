@@ -27,6 +27,7 @@ _KIND_DATATYPE = {"numeric": "FP64", "boolean": "BOOL"}
 _PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn", "transformers": "transformers"}
 PARALLEL_DECODE_ROWS = 2_000
 _NOTHING: dict[str, dict[str, int]] = {}  # shared, never written: no novelty found
+_NO_PARAMS: dict[str, int] = {}  # shared, never written
 
 
 @dataclass
@@ -227,7 +228,7 @@ class DataPlane:
                 "batch_size": result.batch.rows,
                 "batch_requests": result.batch.requests,
                 "runtime": result.served.runtime.name,
-                **result.novel,  # unseen_categories, unparsable_dates: only when there are some
+                **_flat(result.novel),  # unseen_categories.COLUMN: n, ... when there are some
             },
         }
         return doc, tensors
@@ -290,6 +291,17 @@ class DataPlane:
                     f"input {t.name!r} has {t.data.size} elements, over the limit of "
                     f"{self.max_elements} (MODELBAY_MAX_TENSOR_ELEMENTS)"
                 )
+
+
+def _flat(novel: dict[str, dict[str, int]]) -> dict[str, int]:
+    """``{"unseen_categories": {"plan": 2}}`` as ``{"unseen_categories.plan": 2}``: a v2
+    parameter holds a bool, a number or a string (the REST spec's ``$parameter``, gRPC's
+    ``InferParameter``), not an object."""
+    if not novel:
+        return _NO_PARAMS  # the common case: no dict made
+    return {
+        f"{kind}.{column}": n for kind, columns in novel.items() for column, n in columns.items()
+    }
 
 
 def _runtime_reason(version: ModelVersion, runtime: str) -> str:
