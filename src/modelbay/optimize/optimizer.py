@@ -62,7 +62,7 @@ def nothing_to_do(version: ModelVersion, method: str) -> str | None:
         if method == "bf16" and dtype == "bfloat16":
             return f"nothing to do: {version.ref} already runs in bfloat16"
         return None
-    if method == "onnx" and "onnx" in version.artifacts:
+    if method == "onnx" and version.runtime == "onnx":
         return (
             f"nothing to do: {version.ref} is already served by ONNX Runtime "
             f"({version.runtime_reason})"

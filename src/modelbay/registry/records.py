@@ -164,7 +164,7 @@ class Deployment:
 
 
 def runtime_reason(version: ModelVersion) -> str:
-    """ "parity check passed on 200 rows: ..." for a compiled graph, else the recorded reason."""
+    """Why ``version.runtime`` serves it: a graph's parity numbers, else the recorded reason."""
     serving = version.serving
     if version.flavor == "transformers":
         engine = serving.get("engine", "torch")
