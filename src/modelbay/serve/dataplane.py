@@ -27,7 +27,6 @@ _KIND_DATATYPE = {"numeric": "FP64", "boolean": "BOOL"}
 _PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn", "transformers": "transformers"}
 PARALLEL_DECODE_ROWS = 2_000
 _NOTHING: dict[str, dict[str, int]] = {}  # shared, never written: no novelty found
-_NO_PARAMS: dict[str, int] = {}  # shared, never written
 
 
 @dataclass
@@ -219,17 +218,19 @@ class DataPlane:
         )
         predict_name = "embedding" if result.served.version.task == "embeddings" else "predict"
         tensors = output_tensors(result.outputs, request.outputs, proba, predict_name)
+        answered: dict[str, Any] = {  # the request's come back (a client sees what was read)
+            **params,  # and ours win
+            "batch_size": result.batch.rows,
+            "batch_requests": result.batch.requests,
+            "runtime": result.served.runtime.name,
+        }
+        if result.novel:  # values training never saw: unseen_categories.COLUMN: n, ...
+            answered.update(_flat(result.novel))
         doc = {
             "model_name": name,
             "model_version": str(result.served.version.version),
             "id": result.request_id,
-            "parameters": {  # the request's come back (a client sees what was read), ours win
-                **params,
-                "batch_size": result.batch.rows,
-                "batch_requests": result.batch.requests,
-                "runtime": result.served.runtime.name,
-                **_flat(result.novel),  # unseen_categories.COLUMN: n, ... when there are some
-            },
+            "parameters": answered,
         }
         return doc, tensors
 
@@ -297,8 +298,6 @@ def _flat(novel: dict[str, dict[str, int]]) -> dict[str, int]:
     """``{"unseen_categories": {"plan": 2}}`` as ``{"unseen_categories.plan": 2}``: a v2
     parameter holds a bool, a number or a string (the REST spec's ``$parameter``, gRPC's
     ``InferParameter``), not an object."""
-    if not novel:
-        return _NO_PARAMS  # the common case: no dict made
     return {
         f"{kind}.{column}": n for kind, columns in novel.items() for column, n in columns.items()
     }
