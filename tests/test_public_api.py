@@ -51,3 +51,7 @@ def test_errors_cross_process_boundaries() -> None:
     err = modelbay.NotFoundError("model 'x' does not exist")
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is modelbay.NotFoundError and str(back) == str(err)
+    listing = modelbay.NotFoundError("model 'x' does not exist", names=["a", "b"], label="models")
+    back = pickle.loads(pickle.dumps(listing))
+    assert str(back) == "model 'x' does not exist; models: a, b"
+    assert back.shown(lambda n: n == "b") == "model 'x' does not exist; models: b"

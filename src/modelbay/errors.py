@@ -22,11 +22,14 @@ exit codes; the HTTP face has its own table).
         ├── DecryptionError      the master key does not open an artifact
         └── UnsafeArtifactError  an artifact holds types that are not trusted for loading
 
-All of them are plain picklable exceptions carrying only a message, so they cross
-process boundaries unchanged.
+All of them are plain picklable exceptions carrying a message (and, for a
+``NotFoundError``, the names it lists as existing), so they cross process boundaries
+unchanged.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "AccessError",
@@ -74,7 +77,32 @@ class TrainingError(ModelbayError):
 
 
 class NotFoundError(ModelbayError):
-    """A dataset, model, version or alias does not exist."""
+    """A dataset, model, version or alias does not exist.
+
+    ``NotFoundError("model 'x' does not exist", names=("a", "b"), label="models", empty=
+    "; train one ...")``: a message that lists what does exist keeps those names apart
+    from its text, so a face can list a caller only the ones it may see (:meth:`shown`):
+    a model outside an API key's allow-list is never named. ``str()`` lists them all.
+    """
+
+    def __init__(
+        self, message: str, *, names: Sequence[str] = (), label: str = "", empty: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.names = tuple(names)
+        self.label = label
+        self.empty = empty
+
+    def shown(self, keep: Callable[[str], bool]) -> str:
+        """The message listing only the names ``keep`` passes; with none left it reads as
+        if there were none at all (``empty``), so hidden names are not even counted."""
+        listed = [n for n in self.names if keep(n)]
+        if not listed:
+            return f"{self.args[0]}{self.empty}"
+        return f"{self.args[0]}; {self.label}: {', '.join(listed[:20])}"
+
+    def __str__(self) -> str:
+        return self.shown(lambda _: True)
 
 
 class ConflictError(ModelbayError):

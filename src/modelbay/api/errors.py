@@ -27,6 +27,7 @@ from modelbay.errors import (
     UnsafeArtifactError,
     ValidationError,
 )
+from modelbay.security.gate import current_principal
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -39,6 +40,7 @@ __all__ = [
     "headers_for",
     "install",
     "json_response",
+    "message_for",
     "status_for",
 ]
 
@@ -91,6 +93,15 @@ def headers_for(exc: ModelbayError) -> dict[str, str]:
     return {}
 
 
+def message_for(exc: ModelbayError) -> str:
+    """The error's message as the calling key may read it: every face answers with this,
+    never ``str(exc)``. A "does not exist" message lists only the names on the key's model
+    allow-list, so a model the key may not see is never named (not even counted)."""
+    if isinstance(exc, NotFoundError) and exc.names:
+        return exc.shown(current_principal.get().sees)
+    return str(exc)
+
+
 def status_for(exc: ModelbayError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -114,7 +125,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 async def _modelbay_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelbayError)
-    return error_response(status_for(exc), str(exc), headers_for(exc))
+    return error_response(status_for(exc), message_for(exc), headers_for(exc))
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:

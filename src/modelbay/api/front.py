@@ -33,6 +33,7 @@ from modelbay.api.errors import (
     RequestTimeout,
     UnsupportedMediaType,
     headers_for,
+    message_for,
     status_for,
 )
 from modelbay.api.handlers import Reply, infer_v2, parse_version, predict_v1, query_params
@@ -292,5 +293,5 @@ INTERNAL_ERROR: Reply = (
 
 
 def error_reply(exc: ModelbayError) -> Reply:
-    content = orjson.dumps({"error": str(exc)})
+    content = orjson.dumps({"error": message_for(exc)})
     return status_for(exc), "application/json", content, headers_for(exc)

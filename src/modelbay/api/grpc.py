@@ -23,6 +23,7 @@ import numpy as np
 from google.protobuf.message import Message
 
 from modelbay.api.access import GRPC_METHODS, GrpcMethod
+from modelbay.api.errors import message_for
 from modelbay.api.grpc_v2 import grpc_predict_v2_pb2 as pb
 from modelbay.api.grpc_v2 import require
 from modelbay.errors import (
@@ -257,7 +258,7 @@ def build_grpc_server(server: Server, host: str, port: int) -> grpc.aio.Server:
                     await _admit(admission, name, method, req, ctx)
                 return await fn(req, ctx)
             except ModelbayError as exc:
-                await ctx.abort(_status(exc), str(exc))
+                await ctx.abort(_status(exc), message_for(exc))
 
         return call
 

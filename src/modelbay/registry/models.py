@@ -251,12 +251,12 @@ class ModelCatalog:
         model = s.scalars(select(ModelRow).where(ModelRow.name == name)).first()
         if model is None:
             names = s.scalars(select(ModelRow.name).order_by(ModelRow.name)).all()
-            hint = (
-                f"; models: {', '.join(names[:20])}"
-                if names
-                else "; train one with `modelbay train`"
+            raise NotFoundError(
+                f"model {name!r} does not exist",
+                names=names,
+                label="models",
+                empty="; train one with `modelbay train`",
             )
-            raise NotFoundError(f"model {name!r} does not exist{hint}")
         return model
 
     def _aliases_of(self, s: Session, model_id: int) -> dict[int, list[str]]:

@@ -209,21 +209,26 @@ class Gate:
         """404 unless the key's allow-list names ``name`` or the model it serves.
 
         A model outside the list answers exactly as one that does not exist, so a key
-        does not learn which names exist. ``new_name``: the name is being created.
+        does not learn which names exist. ``new_name``: the name is being created; a key
+        may not create it, whether or not a hidden model or deployment of that name exists
+        (one answer for both, or the refusal would tell them apart).
         """
         if principal.sees(name):
             return
         try:
-            model = await model_of(name)
+            model: str | None = await model_of(name)
         except NotFoundError:
-            if new_name:
-                raise NotFoundError(
-                    f"the key {principal.name!r} may not create {name!r}: "
-                    "it is not on the key's model list"
-                ) from None
-            raise
-        if not principal.sees(model):
-            raise NotFoundError(f"model {name!r} is not deployed and no model of that name exists")
+            if not new_name:
+                raise
+            model = None
+        if model is not None and principal.sees(model):
+            return
+        if new_name:
+            raise NotFoundError(
+                f"the key {principal.name!r} may not create {name!r}: "
+                "it is not on the key's model list"
+            )
+        raise NotFoundError(f"model {name!r} is not deployed and no model of that name exists")
 
     def admit(self, principal: Principal, token: str | None = None) -> None:
         """Count the request; 429 when the key's rate limit or quota is spent."""
