@@ -162,7 +162,6 @@ def router(server: Server, max_upload: int) -> APIRouter:
         if version is not None and alias is not None:
             raise ValidationError("give a version or an alias, not both")
         ref = f"{name}:{version}" if version else f"{name}@{alias}" if alias else name
-        await asyncio.to_thread(_check_exists, name)
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream, or below
         try:
             found = await asyncio.to_thread(registry.models.export_archive, ref, spool)
@@ -176,16 +175,6 @@ def router(server: Server, max_upload: int) -> APIRouter:
             media_type=TAR,
             headers={"content-disposition": f'attachment; filename="{filename}"'},
         )
-
-    def _check_exists(name: str) -> None:
-        """404 naming only the models the key may see (the registry's own names them all)."""
-        names = [m.name for m in registry.models.list()]
-        if name not in names:
-            seen = [n for n in names if _visible(n)]
-            raise NotFoundError(
-                f"model {name!r} does not exist"
-                + (f"; models: {', '.join(seen[:20])}" if seen else "")
-            )
 
     @r.put("/models/{name}/aliases/{alias}")
     async def set_alias(name: str, alias: str, spec: AliasSpec) -> dict[str, Any]:
