@@ -51,6 +51,9 @@ def home(tmp_path_factory: pytest.TempPathFactory, iris: pd.DataFrame) -> Home:
         for name in ("a", "secret"):
             bay.train(iris, "species", name=name, algorithm="logistic_regression", trials=1, cv=2)
         bay.deployments.put("dep-secret", "secret")
+        for rule, deployment in (("watch-secret", "dep-secret"), ("watch-a", "a")):
+            bay.monitor.rules.put(rule, deployment, "requests.count", ">=", 0)
+        assert len(bay.monitor.evaluate_alerts()) == 2  # an event of each, firing
         scopes = ["predict", "read", "deploy", "train", "export"]
         token = bay.keys.create("a-only", scopes, models=["a", GHOST])[1]
         admin = bay.keys.create("boss", ["admin"])[1]
@@ -96,13 +99,13 @@ def path(method: str, template: str, ghost: int = 404, **kwargs: Any) -> Case:
     return Case(request, ghost)
 
 
-def body(method: str, url: str, make: Callable[[str], Any]) -> Case:
+def body(method: str, url: str, make: Callable[[str], Any], ghost: int = 404) -> Case:
     """A route that names its model in the JSON body."""
 
     def request(name: str) -> tuple[str, str, dict[str, Any]]:
         return method, url, {"json": make(name)}
 
-    return Case(request)
+    return Case(request, ghost)
 
 
 # every route whose path names a model or deployment (a test keeps this complete), then the
@@ -161,6 +164,13 @@ CASES: dict[str, Case] = {
     "PUT /api/deployments/{name} (model:version in the body)": body(
         "PUT", "/api/deployments/a", lambda n: {"model": f"{n}:9"}
     ),
+    # a rule may watch a name on the key's list before it is deployed
+    "PUT /api/alerts/rules/{rule} (deployment in the body)": body(
+        "PUT",
+        "/api/alerts/rules/by-key",
+        lambda n: {"deployment": n, "metric": "requests.count", "threshold": 1},
+        ghost=200,
+    ),
 }
 
 
@@ -171,8 +181,9 @@ def send(client: TestClient, token: str, case: Case, name: str) -> httpx.Respons
 
 
 def leaks(r: httpx.Response) -> list[str]:
-    """Where ``secret`` shows in a response: its body, or a header's name or value."""
-    found = ["body"] if "secret" in r.text else []
+    """Where ``secret`` shows in a response: its body, or a header's name or value (an alert
+    rule's webhook signing secret is a field named so, not a model's name)."""
+    found = ["body"] if "secret" in r.text.replace('"secret":', "") else []
     return found + [k for k, v in r.headers.items() if "secret" in f"{k}: {v}"]
 
 
@@ -213,6 +224,27 @@ def test_a_key_that_sees_every_model_is_told_every_name(client: TestClient, home
     r = send(client, home.admin, CASES["GET /api/models/{name}/versions"], GHOST)
     assert r.status_code == 404
     assert "models: a, secret" in r.json()["error"]  # the contrast: the filter is the key's
+
+
+def test_alert_rules_and_events_on_a_hidden_deployment_are_not_shown(
+    client: TestClient, home: Home
+) -> None:
+    auth = {"Authorization": f"Bearer {home.token}"}
+    rules = client.get("/api/alerts/rules", headers=auth)
+    assert "watch-a" in rules.text and not leaks(rules), rules.text
+    events = client.get("/api/alerts/events", headers=auth)
+    assert "watch-a" in events.text and not leaks(events), events.text
+    hidden = client.delete("/api/alerts/rules/watch-secret", headers=auth)
+    missing = client.delete("/api/alerts/rules/watch-nope", headers=auth)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.text.replace("secret", "nope") == missing.text
+    spec = {"deployment": "a", "metric": "requests.count", "threshold": 1}
+    taken = client.put("/api/alerts/rules/watch-secret", json=spec, headers=auth)
+    assert taken.status_code == 409 and "may not see" in taken.json()["error"], taken.text
+    admin = {"Authorization": f"Bearer {home.admin}"}
+    everything = client.get("/api/alerts/rules", headers=admin).json()
+    assert {"watch-a", "watch-secret"} <= {x["name"] for x in everything}
+    assert "watch-secret" in client.get("/api/alerts/events", headers=admin).text
 
 
 # -- gRPC ---------------------------------------------------------------------------------------

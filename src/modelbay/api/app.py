@@ -65,7 +65,7 @@ def create_app(server: Server | Settings | None = None) -> Front:
     app.include_router(v1.router())
     app.include_router(embeddings.router())
     app.include_router(management.router(core, max_upload))
-    app.include_router(monitoring.router(core.monitor, core.metrics))
+    app.include_router(monitoring.router(core.monitor, core.metrics, core.admission))
     limits = Limits(
         max_body=int(s.max_body_mb * 2**20),
         max_upload=max_upload,

@@ -1,4 +1,9 @@
-"""Monitoring over HTTP: ``/metrics``, ``/v1/feedback``, quality, drift, alerts, reports."""
+"""Monitoring over HTTP: ``/metrics``, ``/v1/feedback``, quality, drift, alerts, reports.
+
+An alert rule watches a deployment, so a key with a model allow-list sees (lists,
+replaces, deletes) only the rules on deployments it may see, and their events; a rule on
+any other answers as one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from modelbay.errors import SchemaError
-from modelbay.monitor.alerts import METRICS, OPS
+from modelbay.errors import ConflictError, NotFoundError, SchemaError
+from modelbay.monitor.alerts import METRICS, OPS, AlertRule
 from modelbay.monitor.metrics import CONTENT_TYPE_LATEST, Metrics
 from modelbay.monitor.service import Monitor
+from modelbay.security.admission import Admission
+from modelbay.security.gate import current_principal
 
 __all__ = ["router"]
 
@@ -43,8 +50,16 @@ class RuleSpec(BaseModel):
 WINDOW = Annotated[str, Query(description="90, 30m, 1h, 7d", max_length=16)]
 
 
-def router(monitor: Monitor, metrics: Metrics) -> APIRouter:
+def router(monitor: Monitor, metrics: Metrics, admission: Admission) -> APIRouter:
     r = APIRouter(tags=["monitoring"])
+
+    async def visible_rules() -> tuple[list[AlertRule], set[str]]:
+        """Every rule the calling key may see, and the names of those it may not."""
+        found = await asyncio.to_thread(monitor.rules.list)
+        if current_principal.get().models is None:  # the usual key: every rule
+            return found, set()
+        shown = [x for x in found if await admission.visible(x.deployment)]
+        return shown, {x.name for x in found} - {x.name for x in shown}
 
     @r.get("/metrics", response_class=Response)
     async def prometheus() -> Response:
@@ -84,11 +99,17 @@ def router(monitor: Monitor, metrics: Metrics) -> APIRouter:
 
     @r.get("/api/alerts/rules")
     async def rules() -> list[dict[str, Any]]:
-        return [x.to_dict() for x in await asyncio.to_thread(monitor.rules.list)]
+        return [x.to_dict() for x in (await visible_rules())[0]]
 
     @r.put("/api/alerts/rules/{rule}")
     async def put_rule(rule: str, spec: RuleSpec) -> dict[str, Any]:
         """Create or replace a rule; the answer holds the webhook signing secret."""
+        await admission.check_model(spec.deployment)  # 404 for a deployment the key may not see
+        if rule in (await visible_rules())[1]:
+            raise ConflictError(
+                f"the alert rule name {rule!r} is taken by a rule this key may not see; "
+                "choose another"
+            )
         made, secret = await asyncio.to_thread(
             lambda: monitor.rules.put(
                 rule,
@@ -106,12 +127,20 @@ def router(monitor: Monitor, metrics: Metrics) -> APIRouter:
 
     @r.delete("/api/alerts/rules/{rule}", status_code=204)
     async def delete_rule(rule: str) -> None:
+        if rule in (await visible_rules())[1]:
+            raise NotFoundError(f"no alert rule {rule!r}")  # as the registry says of a missing one
         await asyncio.to_thread(monitor.rules.delete, rule)
 
     @r.get("/api/alerts/events")
     async def events(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100, rule: str | None = None
     ) -> list[dict[str, Any]]:
-        return list(await asyncio.to_thread(monitor.rules.events, limit, rule))
+        """The newest events (of the rules the key may see: a key with an allow-list may get
+        fewer than ``limit``)."""
+        found = await asyncio.to_thread(monitor.rules.events, limit, rule)
+        if current_principal.get().models is None:
+            return list(found)
+        shown = {x.name for x in (await visible_rules())[0]}
+        return [e for e in found if e["rule"] in shown]
 
     return r

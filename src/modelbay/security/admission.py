@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from modelbay.errors import AccessError
+from modelbay.errors import AccessError, NotFoundError
 from modelbay.registry.audit import AuditLog, current_actor
 from modelbay.security.gate import Gate, current_principal, token_from
 from modelbay.security.keys import ANONYMOUS, Principal
@@ -108,6 +108,15 @@ class Admission:
         principal = current_principal.get()
         if not principal.sees(name):
             await self.gate.check_model(principal, name, self.model_of)
+
+    async def visible(self, name: str) -> bool:
+        """Whether the calling principal may see ``name`` (a model, or a deployment of one
+        it may see): what a list of things that name deployments keeps."""
+        try:
+            await self.check_model(name)
+        except NotFoundError:
+            return False
+        return True
 
     async def _denied(
         self, action: str, target: str, exc: AccessError, principal: Principal | None
