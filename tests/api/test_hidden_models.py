@@ -75,6 +75,9 @@ def grpc_port() -> int:
 def client(home: Home, grpc_port: int) -> Iterator[TestClient]:
     settings = Settings(home=home.path, grpc_port=grpc_port, key_poll_interval_s=0.1)
     with TestClient(create_app(settings)) as c:
+        admin = {"Authorization": f"Bearer {home.admin}"}
+        for name in ("a", "secret", "dep-secret"):  # something for /metrics to show
+            assert c.post(f"/v2/models/{name}/infer", json=V2_BODY, headers=admin).is_success
         yield c
 
 
@@ -245,6 +248,13 @@ def test_alert_rules_and_events_on_a_hidden_deployment_are_not_shown(
     everything = client.get("/api/alerts/rules", headers=admin).json()
     assert {"watch-a", "watch-secret"} <= {x["name"] for x in everything}
     assert "watch-secret" in client.get("/api/alerts/events", headers=admin).text
+
+
+def test_metrics_show_only_the_deployments_the_key_may_see(client: TestClient, home: Home) -> None:
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {home.token}"})
+    assert r.status_code == 200 and 'deployment="a"' in r.text and not leaks(r)
+    everything = client.get("/metrics", headers={"Authorization": f"Bearer {home.admin}"})
+    assert 'deployment="secret"' in everything.text and 'deployment="dep-secret"' in everything.text
 
 
 # -- gRPC ---------------------------------------------------------------------------------------

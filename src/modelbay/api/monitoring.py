@@ -17,8 +17,10 @@ from modelbay.errors import ConflictError, NotFoundError, SchemaError
 from modelbay.monitor.alerts import METRICS, OPS, AlertRule
 from modelbay.monitor.metrics import CONTENT_TYPE_LATEST, Metrics
 from modelbay.monitor.service import Monitor
+from modelbay.registry.refs import ModelRef
 from modelbay.security.admission import Admission
 from modelbay.security.gate import current_principal
+from modelbay.security.keys import Principal
 
 __all__ = ["router"]
 
@@ -50,6 +52,17 @@ class RuleSpec(BaseModel):
 WINDOW = Annotated[str, Query(description="90, 30m, 1h, 7d", max_length=16)]
 
 
+def _deployments_seen(monitor: Monitor, principal: Principal) -> set[str]:
+    """The deployment names a principal may see: its models' (a model serves under its own
+    name) and the deployments of them or named on its list."""
+    registry = monitor.registry
+    seen = {m.name for m in registry.models.list() if principal.sees(m.name)}
+    for d in registry.deployments.list():
+        if principal.sees(d.name, ModelRef.parse(d.model).name):
+            seen.add(d.name)
+    return seen
+
+
 def router(monitor: Monitor, metrics: Metrics, admission: Admission) -> APIRouter:
     r = APIRouter(tags=["monitoring"])
 
@@ -63,8 +76,13 @@ def router(monitor: Monitor, metrics: Metrics, admission: Admission) -> APIRoute
 
     @r.get("/metrics", response_class=Response)
     async def prometheus() -> Response:
-        """Prometheus text format, merged across the server's worker processes."""
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text format, merged across the server's worker processes (for a key
+        with a model allow-list, of the deployments it may see)."""
+        principal = current_principal.get()
+        shown = None
+        if principal.models is not None:
+            shown = (await asyncio.to_thread(_deployments_seen, monitor, principal)).__contains__
+        return Response(metrics.render(shown), media_type=CONTENT_TYPE_LATEST)
 
     @r.post("/v1/feedback")
     async def feedback(body: FeedbackBody) -> dict[str, int]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -455,8 +455,10 @@ class Metrics:
         if self._shared is not None and not self._shared.retired:
             self._shared.publish(self.snapshot())
 
-    def render(self) -> bytes:
-        """The Prometheus text of every worker: this one's live values and the folder's."""
+    def render(self, deployments: Callable[[str], bool] | None = None) -> bytes:
+        """The Prometheus text of every worker: this one's live values and the folder's;
+        with ``deployments``, only the samples of the deployments it passes (what a key
+        with a model allow-list may see)."""
         live: list[Snapshot] = []
         gone: list[Snapshot] = []
         if self._shared is None or not self._shared.retired:
@@ -466,8 +468,20 @@ class Metrics:
             live.extend(others)
         merged = merge(self._specs, live, gone).values
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector([_family(f, merged[f.name]) for f in self.families]))
+        registry.register(
+            _Collector([_family(f, _of(f, merged[f.name], deployments)) for f in self.families])
+        )
         return bytes(generate_latest(registry))
+
+
+def _of(
+    f: Family, values: Mapping[Labels, Sample], deployments: Callable[[str], bool] | None
+) -> Mapping[Labels, Sample]:
+    """The samples of a family whose deployment label ``deployments`` passes (all: None)."""
+    if deployments is None or "deployment" not in f.labelnames:
+        return values
+    at = f.labelnames.index("deployment")
+    return {k: v for k, v in values.items() if deployments(k[at])}
 
 
 def _family(f: Family, values: Mapping[Labels, Sample]) -> Metric:
