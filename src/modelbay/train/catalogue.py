@@ -3,6 +3,12 @@
 Every entry names the tasks it serves, whether its inputs should be scaled, and a
 search space written for Optuna. ``pca+NAME`` puts a PCA (keeping a searched share
 of the variance) in front of any entry.
+
+``complexity`` orders the algorithms from simplest (a linear model) to the most
+flexible (an MLP): when the search's best candidates score within one standard
+error of each other, the simplest is chosen (train/selection.py). ``baseline``
+holds the Optuna values of the library's own defaults: ``auto`` tries those
+first, so the default model is always one of the candidates.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class Algorithm:
     pca: bool = False
     description: str = ""
     defaults: Params = field(default_factory=dict)
+    complexity: int = 0  # 0 linear .. 4 MLP: "simplest" in the one-standard-error rule
+    baseline: Params | None = None  # Optuna values of the library defaults, tried first
 
     def suggest(self, trial: optuna.Trial) -> Params:
         params = dict(self.space(trial))
@@ -171,6 +179,7 @@ _ENTRIES = [
         lambda t, p, s: Ridge(**p),
         _ridge_space,
         description="L2-regularised linear regression",
+        baseline={"ridge_alpha": 1.0},
     ),
     Algorithm(
         "lasso",
@@ -187,6 +196,7 @@ _ENTRIES = [
         lambda t, p, s: LogisticRegression(max_iter=5000, **p),
         _logistic_space,
         description="regularised logistic regression",
+        baseline={"logistic_C": 1.0},
     ),
     Algorithm(
         "svm",
@@ -195,6 +205,7 @@ _ENTRIES = [
         _svm,
         _svm_space,
         description="support vector machine (SVC/SVR), linear or RBF kernel",
+        complexity=1,
     ),
     Algorithm(
         "kmeans",
@@ -211,6 +222,13 @@ _ENTRIES = [
         _forest,
         _forest_space,
         description="random forest",
+        complexity=2,
+        baseline={
+            "forest_n_estimators": 100,
+            "forest_max_depth": 32,  # None, unbounded
+            "forest_min_samples_leaf": 1,
+            "forest_max_features": "sqrt",
+        },
     ),
     Algorithm(
         "gradient_boosting",
@@ -219,9 +237,22 @@ _ENTRIES = [
         _boosting,
         _boosting_space,
         description="histogram gradient boosting",
+        complexity=3,
+        baseline={
+            "gb_learning_rate": 0.1,
+            "gb_max_iter": 100,
+            "gb_max_leaf_nodes": 31,
+            "gb_l2_regularization": 1e-6,  # the space's floor; the library's default is 0
+        },
     ),
     Algorithm(
-        "mlp", frozenset({CLS, REG}), True, _mlp, _mlp_space, description="multi-layer perceptron"
+        "mlp",
+        frozenset({CLS, REG}),
+        True,
+        _mlp,
+        _mlp_space,
+        description="multi-layer perceptron",
+        complexity=4,
     ),
 ]
 
@@ -262,6 +293,8 @@ def resolve(name: str, task: str) -> list[Algorithm]:
                 algo.space,
                 pca=True,
                 description=f"PCA then {algo.description}",
+                complexity=algo.complexity,
+                baseline=algo.baseline,
             )
         found.append(algo)
     return found
