@@ -16,7 +16,8 @@ def test_auto_compares_every_algorithm_and_keeps_the_chosen_candidate(
     tried = {t.algorithm for t in result.trials}
     assert tried == set(AUTO["classification"])
     assert result.selection is not None  # the best of each algorithm, scored again
-    assert {c["algorithm"] for c in result.selection["candidates"]} == tried
+    top = max(result.trials, key=lambda t: t.score or 0)
+    assert {c["trial"] for c in result.selection["candidates"]} >= {0, top.number}
     chosen = next(
         c for c in result.selection["candidates"] if c["trial"] == result.selection["chosen"]
     )

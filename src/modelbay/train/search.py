@@ -8,9 +8,9 @@ with its space sampled otherwise, so ``auto`` really compares them all and the
 default scaled logistic regression (or ridge) is always a candidate.
 
 When several algorithms were searched, the choice is not the best trial: the
-best trial of each algorithm and the default baseline are scored again by
-repeated k-fold on new shuffles, and train/selection.py keeps the simplest
-within one standard error of the best. With a time budget the search gets
+best trial of each algorithm (within ``REACH`` standard errors of the best) and
+the default baseline are scored again by repeated k-fold on new shuffles, and
+train/selection.py keeps the simplest within one standard error of the best. With a time budget the search gets
 ``SEARCH_SHARE`` of it and the re-scoring the rest; both stop between folds.
 """
 

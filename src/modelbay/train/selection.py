@@ -4,8 +4,9 @@ The search's best cross-validated score is biased upwards: of many noisy estimat
 the largest wins, and on small tables the winner is often a flexible model that was
 lucky on those five folds. The quick start on breast cancer chose an MLP at CV F1
 0.988 whose holdout accuracy was 0.939, where a default scaled logistic regression
-scores 0.974. So the search's best trial of each algorithm, and the default
-baseline, are scored again by repeated k-fold on new shuffles, and the rule picks
+scores 0.974. So the search's best trial of each algorithm (those within three
+standard errors of the best), and the default baseline, are scored again by
+repeated k-fold on new shuffles, and the rule picks
 the simplest candidate whose mean is within one standard error of the best mean
 (Breiman et al.'s one-standard-error rule; "simplest" is the catalogue's
 ``complexity`` order, linear < SVM < forest < boosting < MLP).
