@@ -259,8 +259,12 @@ _ENTRIES = [
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in _ENTRIES}
 
 AUTO: dict[str, tuple[str, ...]] = {
+    # the order auto tries them first in: the default baseline, then the cheaper tree
+    # ensemble at its defaults, so that a tight time budget still sees one. On bench/automl.py's
+    # generated tables (1,125 x 19, one core) a forest fits in 0.19 CPU s against boosting's
+    # 0.44 for three classes, and in 0.43 against 0.15 for regression.
     CLS: ("logistic_regression", "random_forest", "gradient_boosting", "svm", "mlp"),
-    REG: ("ridge", "random_forest", "gradient_boosting", "svm", "mlp"),
+    REG: ("ridge", "gradient_boosting", "random_forest", "svm", "mlp"),
     CLU: ("kmeans",),
 }
 

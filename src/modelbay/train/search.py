@@ -93,8 +93,9 @@ def search(
     """Search ``algorithms``; ``fixed`` hyperparameters override what the space suggests.
 
     ``timeout`` bounds the whole call, the search and (over several algorithms) the
-    re-scoring of its best candidates, to within about two fold fits: a trial still
-    running at the deadline stops after its current fold and counts as failed.
+    re-scoring of its best candidates: a trial still running at the deadline stops
+    after its current fold and counts as failed. It may overrun by a fold in flight
+    and the ``MIN_FOLDS`` new folds of the baseline and of the search's best.
     """
     by_name = {a.name: a for a in algorithms}
     select = len(by_name) > 1 and task != "clustering"
@@ -189,8 +190,8 @@ def _optimize(
 ) -> None:
     """One TPE study; over several algorithms each is enqueued first, in the given order.
 
-    ``auto``'s order (linear, forest, boosting, SVM, MLP) puts the default baseline and
-    the two tree ensembles, strong on tabular data at their defaults, before a tight
+    ``auto``'s order (linear, the two tree ensembles, SVM, MLP) puts the default baseline and
+    the tree ensembles, strong on tabular data at their defaults, before a tight
     time budget runs out.
     """
     level = optuna.logging.get_verbosity()
