@@ -230,7 +230,8 @@ def report(console: Console, version: ModelVersion) -> None:
     if cv:
         console.print(f"  cross-validation: {metric_line(cv)}")
     if "selection" in version.metrics:
-        console.print(f"  selection: {selection_line(version.metrics['selection'])}")
+        line = f"  selection: {selection_line(version.metrics['selection'])}"
+        console.print(line, soft_wrap=True, markup=False)
     if "baseline_accuracy" in version.metrics:
         console.print(f"  majority baseline: accuracy={version.metrics['baseline_accuracy']:.4f}")
     console.print(
