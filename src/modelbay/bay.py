@@ -176,6 +176,8 @@ class Bay(Registry):
                 "rows_train": result.rows_train,
                 "rows_test": result.rows_test,
             }
+            if result.selection:
+                draft.metrics["selection"] = result.selection
             draft.params = dict(result.params)
             draft.lineage = {
                 "dataset": dataset.lineage_ref(),
@@ -417,4 +419,5 @@ def _run_result(
         "cleaning": result.cleaning.__dict__,
         "timings": timings,
         "warnings": result.warnings,
+        "selection": result.selection,
     }

@@ -72,7 +72,9 @@ def test_train_then_inspect_alias_and_predict(
     detail = json.loads(run("models", "show", "iris@champion", "--json").output)
     assert detail["version"] == 1 and set(detail["aliases"]) == {"champion", "challenger"}
     assert detail["lineage"]["config"]["preprocessing"]["scale"] == "minmax"
-    assert "signature" in run("models", "show", "iris:1").output
+    shown = run("models", "show", "iris:1").output
+    assert "signature" in shown
+    assert "selection: one-standard-error: chose" in shown and "selection:" in out
     run("train", "iris", "--target", "species", "--trials", "1", "--algorithm", "random_forest")
     assert "2" in run("versions", "iris").output
     assert "iris@champion -> version 2" in run("alias", "set", "iris", "champion", "2").output

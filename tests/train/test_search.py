@@ -8,14 +8,21 @@ from modelbay.data import infer_schema
 from modelbay.train import AUTO, TrainSpec, train_model
 
 
-def test_auto_compares_every_algorithm_and_keeps_the_best(cancer: pd.DataFrame) -> None:
+def test_auto_compares_every_algorithm_and_keeps_the_chosen_candidate(
+    cancer: pd.DataFrame,
+) -> None:
     spec = TrainSpec(target="target", trials=7, cv=3)
     result = train_model(cancer, infer_schema(cancer), spec)
     tried = {t.algorithm for t in result.trials}
     assert tried == set(AUTO["classification"])
-    best = max(t.score for t in result.trials if t.score is not None)
-    assert result.cv_score == pytest.approx(best)
-    assert result.algorithm == next(t.algorithm for t in result.trials if t.score == best)
+    assert result.selection is not None  # the best of each algorithm, scored again
+    top = max(result.trials, key=lambda t: t.score or 0)
+    assert {c["trial"] for c in result.selection["candidates"]} >= {0, top.number}
+    chosen = next(
+        c for c in result.selection["candidates"] if c["trial"] == result.selection["chosen"]
+    )
+    assert result.cv_score == pytest.approx(chosen["mean"])
+    assert result.algorithm == chosen["algorithm"]
 
 
 def test_holdout_is_scored_apart_from_cross_validation(cancer: pd.DataFrame) -> None:
@@ -64,7 +71,10 @@ def test_chosen_metric_is_optimised(iris: pd.DataFrame) -> None:
         iris, infer_schema(iris), TrainSpec("species", trials=3, metric="log_loss", cv=3)
     )
     assert result.metric == "log_loss"
-    assert result.cv_score == min(t.score for t in result.trials if t.score is not None)
+    assert result.selection is not None
+    means = [c["mean"] for c in result.selection["candidates"] if c["folds"]]
+    assert result.selection["threshold"] >= min(means)  # lower is better: best + one SE
+    assert result.cv_score <= result.selection["threshold"]
 
 
 def test_mixed_table_with_every_column_kind(mixed: pd.DataFrame) -> None:

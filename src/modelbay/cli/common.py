@@ -15,7 +15,15 @@ from rich.table import Table
 from modelbay.bay import Bay
 from modelbay.settings import Settings
 
-__all__ = ["console_for", "fmt", "metric_line", "open_bay", "print_json", "table"]
+__all__ = [
+    "console_for",
+    "fmt",
+    "metric_line",
+    "open_bay",
+    "print_json",
+    "selection_line",
+    "table",
+]
 
 
 def console_for(ctx: typer.Context, *, stderr: bool = False) -> Console:
@@ -49,6 +57,20 @@ def fmt(value: Any) -> str:
 
 def metric_line(metrics: dict[str, Any]) -> str:
     return "  ".join(f"{k}={fmt(v)}" for k, v in metrics.items())
+
+
+def selection_line(selection: dict[str, Any]) -> str:
+    """How the search chose: ``one-standard-error: chose logistic_regression #0 (0.979 ± 0.007)
+    over mlp #4 0.972 ± 0.006, ...`` (each candidate's mean ± SE on new folds)."""
+    shown = []
+    for c in selection.get("candidates", []):
+        score = f"{fmt(c['mean'])} ± {fmt(c['se'])}" if c.get("folds") else f"({c['skipped']})"
+        shown.append((c["trial"], f"{c['algorithm']} #{c['trial']} {score}"))
+    chosen = next((text for trial, text in shown if trial == selection.get("chosen")), "?")
+    others = [text for trial, text in shown if trial != selection.get("chosen")]
+    return f"{selection.get('rule')}: chose {chosen}" + (
+        f" over {', '.join(others)}" if others else ""
+    )
 
 
 def table(

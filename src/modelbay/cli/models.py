@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from modelbay.cli.common import console_for, fmt, metric_line, open_bay, print_json, table
+from modelbay.cli.common import (
+    console_for,
+    fmt,
+    metric_line,
+    open_bay,
+    print_json,
+    selection_line,
+    table,
+)
 
 models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
 alias_app = typer.Typer(
@@ -112,6 +120,9 @@ def show(
         console.print(f"  holdout: {metric_line(v.metrics.get('holdout', {}))}")
         console.print(f"  params: {metric_line(v.params)}")
         console.print(f"  runtime: {v.runtime} ({v.runtime_reason})", soft_wrap=True, markup=False)
+        if "selection" in v.metrics:
+            line = f"  selection: {selection_line(v.metrics['selection'])}"
+            console.print(line, soft_wrap=True, markup=False)
         ds = v.lineage.get("dataset") or {}
         parent = v.lineage.get("parent")
         console.print(

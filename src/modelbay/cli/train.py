@@ -10,7 +10,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modelbay.bay import Bay
-from modelbay.cli.common import console_for, fmt, metric_line, open_bay, table
+from modelbay.cli.common import (
+    console_for,
+    fmt,
+    metric_line,
+    open_bay,
+    selection_line,
+    table,
+)
 from modelbay.registry.records import ModelVersion
 
 if TYPE_CHECKING:  # training code (scikit-learn) loads when a command trains, not at start-up
@@ -222,6 +229,9 @@ def report(console: Console, version: ModelVersion) -> None:
     )
     if cv:
         console.print(f"  cross-validation: {metric_line(cv)}")
+    if "selection" in version.metrics:
+        line = f"  selection: {selection_line(version.metrics['selection'])}"
+        console.print(line, soft_wrap=True, markup=False)
     if "baseline_accuracy" in version.metrics:
         console.print(f"  majority baseline: accuracy={version.metrics['baseline_accuracy']:.4f}")
     console.print(

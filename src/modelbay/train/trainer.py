@@ -111,6 +111,7 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     sample: pd.DataFrame | None = None  # held-out rows (up to 500) for parity checks
     excluded: dict[str, str] = field(default_factory=dict)  # column -> why it was left out
+    selection: dict[str, Any] | None = None  # how the search chose (train/selection.py)
 
 
 def train_model(
@@ -216,6 +217,7 @@ def train_model(
         warnings=fit_warnings,
         sample=(X_test if len(X_test) else X_train).head(SAMPLE_ROWS).reset_index(drop=True),
         excluded=excluded,
+        selection=found.selection.to_dict() if found.selection else None,
     )
 
 
