@@ -25,7 +25,7 @@ from modelbay.errors import TrainingError
 from modelbay.train.catalogue import Algorithm
 from modelbay.train.metrics import Metric
 
-__all__ = ["SearchResult", "TrialRecord", "search"]
+__all__ = ["SearchResult", "TrialRecord", "rank_trials", "search"]
 
 PipelineFactory = Callable[[Algorithm, dict[str, Any]], Any]
 
@@ -135,6 +135,20 @@ def search(
         trials=records,
         duration_s=time.perf_counter() - started,
     )
+
+
+def rank_trials(trials: list[dict[str, Any]], greater_is_better: bool) -> list[dict[str, Any]]:
+    """Trials (as ``TrialRecord.to_dict()``) best first by the metric's direction; trials
+    without a score (failed) last; ties in trial order. The first is the one the search
+    chose: it keeps the earliest of equal scores."""
+
+    def key(t: dict[str, Any]) -> tuple[bool, float, int]:
+        score = t.get("score")
+        missing = score is None or (isinstance(score, float) and math.isnan(score))
+        value = 0.0 if missing else float(score) * (-1.0 if greater_is_better else 1.0)
+        return missing, value, int(t.get("number", 0))
+
+    return sorted(trials, key=key)
 
 
 def _better(a: float, b: float | None, metric: Metric) -> bool:
