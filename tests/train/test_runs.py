@@ -77,7 +77,12 @@ def test_a_failure_after_the_search_is_failed_with_every_trial(
 
     with pytest.raises(RuntimeError):
         sqlite_bay.train(
-            iris, "species", algorithm="logistic_regression", trials=3, cv=2, on_progress=on_progress
+            iris,
+            "species",
+            algorithm="logistic_regression",
+            trials=3,
+            cv=2,
+            on_progress=on_progress,
         )
     (run,) = sqlite_bay.runs.list()
     assert run.status == "failed" and "disk full" in run.error and len(run.trials) == 3
@@ -93,9 +98,7 @@ def _trial(number: int, score: float | None) -> dict[str, object]:
     return {"number": number, "score": score, "state": "complete" if score else "failed"}
 
 
-@pytest.mark.parametrize(
-    ("greater", "order"), [(True, [2, 0, 3, 1, 4]), (False, [1, 0, 3, 2, 4])]
-)
+@pytest.mark.parametrize(("greater", "order"), [(True, [2, 0, 3, 1, 4]), (False, [1, 0, 3, 2, 4])])
 def test_trials_rank_best_first_by_the_metrics_direction_failed_last(
     greater: bool, order: list[int]
 ) -> None:
