@@ -144,9 +144,9 @@ def rank_trials(trials: list[dict[str, Any]], greater_is_better: bool) -> list[d
 
     def key(t: dict[str, Any]) -> tuple[bool, float, int]:
         score = t.get("score")
-        missing = score is None or (isinstance(score, float) and math.isnan(score))
-        value = 0.0 if missing else float(score) * (-1.0 if greater_is_better else 1.0)
-        return missing, value, int(t.get("number", 0))
+        if score is None or math.isnan(float(score)):
+            return True, 0.0, int(t.get("number", 0))
+        return False, float(score) * (-1.0 if greater_is_better else 1.0), int(t.get("number", 0))
 
     return sorted(trials, key=key)
 
