@@ -103,7 +103,7 @@ def test_trial_parameters_wrap_and_are_never_cut(run, iris_csv: Path) -> None:
         "1",
         "--cv",
         "2",
-        columns=80,
+        columns=60,
     ).stdout
     table = out[out.index("trials (") : out.index("registered")]
     assert "…" not in table
