@@ -30,6 +30,7 @@ ACTIONS = (
     "alias.delete",
     "alias.set",
     "deploy",
+    "export",
     "import",
     "key.create",
     "key.revoke",
