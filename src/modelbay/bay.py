@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -125,9 +126,18 @@ class Bay(Registry):
         run_id = self.runs.start(
             dataset_id=dataset.id, model_name=model_name, config=spec.to_dict()
         )
-        result: TrainResult | None = None
+        recorded: list[dict[str, Any]] = []
+
+        def progress(p: Progress) -> None:
+            if p.phase == "search" and p.trial is not None:
+                # written before the caller hears of it: an interrupt there keeps the trial
+                recorded.append(p.trial.to_dict())
+                self.runs.add_trial(run_id, recorded[-1])
+            if on_progress is not None:
+                on_progress(p)
+
         try:
-            result = train_model(self.datasets.load(dataset), dataset.schema, spec, on_progress)
+            result = train_model(self.datasets.load(dataset), dataset.schema, spec, progress)
             version, timings = self._register(
                 model_name,
                 dataset,
@@ -139,12 +149,7 @@ class Bay(Registry):
                 description,
             )
         except BaseException as exc:
-            self.runs.finish(
-                run_id,
-                status="failed",
-                error=_one_line(exc),
-                trials=[t.to_dict() for t in result.trials] if result else [],
-            )
+            self._end_run(run_id, exc, recorded)
             raise
         self.runs.finish(
             run_id,
@@ -154,6 +159,15 @@ class Bay(Registry):
             result=_run_result(result, version, timings),
         )
         return version
+
+    def _end_run(self, run_id: int, exc: BaseException, trials: list[dict[str, Any]]) -> None:
+        """Record how a run ended early: ``cancelled`` when it was interrupted (Ctrl-C, a
+        cancelled task, a process asked to exit), else ``failed``; with the trials it ran."""
+        if _interrupted(exc):
+            why = f"cancelled ({type(exc).__name__}) after {len(trials)} trial(s)"
+            self.runs.finish(run_id, status="cancelled", error=why, trials=trials)
+        else:
+            self.runs.finish(run_id, status="failed", error=_one_line(exc), trials=trials)
 
     def _register(
         self,
@@ -278,7 +292,7 @@ class Bay(Registry):
                     target=target,
                 )
             except BaseException as exc:
-                self.runs.finish(run_id, status="failed", error=_one_line(exc))
+                self._end_run(run_id, exc, [])
                 raise
             self.runs.finish(
                 run_id,
@@ -391,6 +405,12 @@ class Bay(Registry):
         """Load a version (``name``, ``name@alias``, ``name:N``) as a checked predictor."""
         version = ref if isinstance(ref, ModelVersion) else self.models.get(ref)
         return Predictor(version, self.models.load_object(version))
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` stopped work from outside (Ctrl-C, a cancelled task, exit) rather
+    than work failing."""
+    return isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -160,7 +160,10 @@ class Server:
     def monitor(self) -> Monitor:
         metrics = self.metrics
         return Monitor(
-            self.registry, on_drift=metrics.drift_result, on_quality=metrics.quality_result
+            self.registry,
+            on_drift=metrics.drift_result,
+            on_quality=metrics.quality_result,
+            flush_log=self.predlog.flush,
         )
 
     @cached_property

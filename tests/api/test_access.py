@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import skops.io as sio
 from fastapi.testclient import TestClient
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from sqlalchemy import select
 from starlette.routing import Route as StarletteRoute
 
 from modelbay import Bay, Settings
@@ -28,6 +30,7 @@ from modelbay.api.access import ANY_KEY, GRPC_METHODS, ROUTES, Route
 from modelbay.api.app import create_app
 from modelbay.api.grpc import METHODS
 from modelbay.errors import NotFoundError
+from modelbay.registry.tables import PredictionBatchRow
 from modelbay.security.notation import SCOPES
 
 IRIS_ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5}
@@ -106,6 +109,14 @@ def _model(expected: int, **kwargs: Any) -> Recipe:
     return recipe
 
 
+def logged_id(home: Home) -> str:
+    """The id of a request in the home's prediction log (feedback must name one)."""
+    with Bay(home=home.path) as bay, bay.db.session() as s:
+        ids = s.scalars(select(PredictionBatchRow.request_ids)).first()
+    assert ids is not None, "the client fixture logs requests"
+    return str(orjson.loads(ids)[0])
+
+
 def _deployment(expected: int, **kwargs: Any) -> Recipe:
     def recipe(home: Home, m: str) -> tuple[dict[str, str], dict[str, Any]]:
         return {"name": f"dep-{m}"}, dict(kwargs)
@@ -138,6 +149,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/v2/health/live"): _model(200),
     ("GET", "/v2/health/ready"): _model(200),
     ("GET", "/v2"): _model(200),
+    ("GET", "/v2/"): _model(200),
     ("GET", "/v2/models/{name}"): _model(200),
     ("GET", "/v2/models/{name}/ready"): _model(200),
     ("GET", "/v2/models/{name}/versions/{version}"): _model(200),
@@ -165,7 +177,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/keys/{key}/rotate"): _model(201),
     ("GET", "/api/audit"): _model(200),
     ("GET", "/metrics"): _model(200),
-    ("POST", "/v1/feedback"): _model(200, json={"request_id": "r-1", "truth": 0}),
+    ("POST", "/v1/feedback"): _model(200, json=lambda h: {"request_id": logged_id(h), "truth": 0}),
     ("GET", "/api/monitor/{name}/quality"): _model(200),
     ("GET", "/api/monitor/{name}/drift"): _model(200),
     ("GET", "/api/monitor/{name}/drift/history"): _model(200),

@@ -243,8 +243,9 @@ def test_feedback_gives_the_expected_live_accuracy(
 ) -> None:
     rows = serve_data["bc-logistic"].head(100)
     bulk, single = predict_then_grade(server, "bc-feedback", rows, right=80)  # 20 wrong
-    assert bulk.status_code == 200 and bulk.json() == {"stored": 99}
-    assert single.json() == {"stored": 1}
+    assert bulk.status_code == 200
+    assert bulk.json() == {"stored": 99, "matched": 99, "unmatched": []}
+    assert single.json() == {"stored": 1, "matched": 1, "unmatched": []}
     (only,) = check(server, home, "quality", "bc-feedback", 100)["versions"].values()
     assert only["rows"] == 100 and only["live"]["accuracy"] == pytest.approx(0.80)
     assert "accuracy" in only["holdout"]

@@ -17,11 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 from sqlalchemy import select
 
-from modelbay import Bay, Settings
+from modelbay import Bay, NotFoundError, Settings
 from modelbay.api.app import create_app
 from modelbay.monitor.metrics import Metrics
 from modelbay.monitor.predlog import Logged, LoggedRequest, PredictionLog, logged
-from modelbay.monitor.quality import add_feedback
+from modelbay.monitor.quality import LOG_WAIT_S, add_feedback
 from modelbay.registry.db import Database
 from modelbay.registry.tables import FeedbackRow, PredictionBatchRow
 from tests.conftest import PG_URL
@@ -211,13 +211,87 @@ def test_a_large_request_is_logged_every_kth_row_and_feedback_stays_aligned(tmp_
 
 
 def test_bulk_feedback_is_one_upsert_and_keeps_the_last_answer_per_request(bay: Bay) -> None:
-    items = [{"request_id": f"r{i % 7000}", "truth": [i]} for i in range(10_000)]
-    assert add_feedback(bay.db, items) == 10_000  # the most one call takes
-    assert add_feedback(bay.db, [{"request_id": "r1", "truth": "late"}]) == 1
+    log = PredictionLog(bay.db, capacity=7000, batch=7000)
+    for i in range(7000):
+        log.record(entry(i))
+    log.flush()
+    items = [{"request_id": f"r-{i % 7000}", "truth": [i]} for i in range(10_000)]
+    assert add_feedback(bay.db, items).to_dict() == {  # the most one call takes
+        "stored": 10_000,
+        "matched": 10_000,
+        "unmatched": [],
+    }
+    assert add_feedback(bay.db, [{"request_id": "r-1", "truth": "late"}]).stored == 1
     with bay.db.session() as s:
         found = dict(s.execute(select(FeedbackRow.request_id, FeedbackRow.truth)).all())
     assert len(found) == 7000
-    assert found["r0"] == [7000] and found["r6999"] == [6999] and found["r1"] == ["late"]
+    assert found["r-0"] == [7000] and found["r-6999"] == [6999] and found["r-1"] == ["late"]
+
+
+def test_feedback_says_which_ids_match_no_logged_prediction_and_keeps_only_matches(
+    bay: Bay,
+) -> None:
+    log = PredictionLog(bay.db)
+    for i in range(3):
+        log.record(entry(i))
+    log.flush()
+    items = [{"request_id": i, "truth": 1} for i in ("r-0", "typo", "r-2", "typo", "r-9")]
+    found = bay.monitor.feedback(items)
+    assert found.to_dict() == {"stored": 2, "matched": 2, "unmatched": ["typo", "r-9"]}
+    with bay.db.session() as s:
+        assert set(s.scalars(select(FeedbackRow.request_id))) == {"r-0", "r-2"}
+
+
+def test_feedback_that_matches_nothing_is_an_error_and_stores_nothing(bay: Bay) -> None:
+    log = PredictionLog(bay.db)
+    log.record(entry(0))
+    log.flush()
+    started = time.monotonic()
+    with pytest.raises(NotFoundError, match=r"none of the 2 request id\(s\).*'nope', 'r-7'"):
+        add_feedback(
+            bay.db, [{"request_id": "nope", "truth": 1}, {"request_id": "r-7", "truth": 0}]
+        )
+    assert time.monotonic() - started >= LOG_WAIT_S  # looked again while writers catch up
+    with bay.db.session() as s:
+        assert s.scalar(select(FeedbackRow.request_id)) is None
+
+
+def test_feedback_waits_for_a_prediction_still_in_a_writers_queue(sqlite_bay: Bay) -> None:
+    """A server's workers write the log every half second: feedback sent right after its
+    prediction, to another worker, is found once that worker's writer has written it."""
+    import threading
+
+    other_worker = PredictionLog(sqlite_bay.db)
+    other_worker.record(entry(5))
+    writer = threading.Timer(0.5, other_worker.flush)
+    writer.start()
+    try:
+        found = add_feedback(sqlite_bay.db, [{"request_id": "r-5", "truth": 1}])
+    finally:
+        writer.join()
+    assert found.to_dict() == {"stored": 1, "matched": 1, "unmatched": []}
+
+
+def test_http_feedback_reports_matches_and_answers_404_when_nothing_matched(
+    tmp_path: Path,
+) -> None:
+    iris_and_1000_rows(tmp_path / "bay")
+    with TestClient(create_app(Settings(home=tmp_path / "bay", auth=False))) as client:
+        one = client.post("/v2/models/iris/infer", json=BODY).json()
+        # no flush here: the server writes its own queued log before it matches feedback
+        r = client.post(
+            "/v1/feedback",
+            json={
+                "feedback": [{"request_id": one["id"], "truth": 0}, {"request_id": "x", "truth": 1}]
+            },
+        )
+        assert r.status_code == 200 and r.json() == {
+            "stored": 1,
+            "matched": 1,
+            "unmatched": ["x"],
+        }
+        r = client.post("/v1/feedback", json={"request_id": "x", "truth": 1})
+        assert r.status_code == 404 and "none of the 1 request id(s)" in r.json()["error"]
 
 
 def test_the_rows_budget_strides_large_requests_further_and_feedback_stays_aligned(

@@ -77,6 +77,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v2/health/live", PUBLIC),
     Route("GET", "/v2/health/ready", PUBLIC),
     Route("GET", "/v2", READ_OR_PREDICT),
+    Route("GET", "/v2/", READ_OR_PREDICT),  # as the protocol's OpenAPI writes it; /v2 as its text
     Route("GET", "/v2/models/{name}", READ_OR_PREDICT, "name"),
     Route("GET", "/v2/models/{name}/ready", READ_OR_PREDICT, "name"),
     Route("GET", "/v2/models/{name}/versions/{version}", READ_OR_PREDICT, "name"),

@@ -17,6 +17,7 @@ each with uvicorn's graceful shutdown, then kills what is left after the grace t
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import signal
@@ -24,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -31,7 +33,7 @@ from modelbay.errors import ConfigError
 from modelbay.server import Server
 from modelbay.settings import Settings
 
-__all__ = ["listen", "serve"]
+__all__ = ["check_free", "listen", "serve"]
 
 log = logging.getLogger("modelbay.serve")
 
@@ -58,9 +60,22 @@ def listen(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
         sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is in use (another server?): stop what listens there, "
+                "or choose another port (--port, MODELBAY_PORT)"
+            ) from None
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def check_free(host: str, port: int) -> None:
+    """Raise :class:`ConfigError` if something listens on ``host:port`` already. The check
+    binds without ``SO_REUSEPORT``: the workers' own sockets have it, and so would another
+    modelbay server's, which the kernel would otherwise let this one share the port with
+    (each getting a part of the connections)."""
+    listen(host, port, reuse_port=False).close()
 
 
 def _config(server: Server) -> Any:
@@ -118,19 +133,30 @@ def _end_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def serve(server: Server) -> None:
+def serve(server: Server, on_listening: Callable[[], None] | None = None) -> None:
     """Serve until SIGINT or SIGTERM: in this process with one worker, else in
-    ``server.workers`` processes (each over its own socket; see the module's text)."""
+    ``server.workers`` processes (each over its own socket; see the module's text).
+
+    The ports are bound first, and ``on_listening`` is called once they listen (what
+    ``modelbay serve`` prints its start-up lines in): a port in use is a
+    :class:`ConfigError` naming it, before anything is said or started."""
+    s = server.settings
+    if s.grpc_port:
+        check_free(s.grpc_host, s.grpc_port)  # each worker binds it as it starts
     workers = server.workers
     if workers == 1:
-        if not _run(server, None):
-            raise ConfigError("the server could not start; its log above says why")
-        return
-    settings = server.for_workers()
-    s = settings
-    sockets = [listen(s.host, s.port) for _ in range(workers)]
+        sockets = [listen(s.host, s.port, reuse_port=False)]
+    else:
+        check_free(s.host, s.port)
+        sockets = [listen(s.host, s.port) for _ in range(workers)]
     try:
-        Workers(settings, sockets).run()
+        if on_listening is not None:
+            on_listening()
+        if workers == 1:
+            if not _run(server, sockets):
+                raise ConfigError("the server could not start; its log above says why")
+            return
+        Workers(server.for_workers(), sockets).run()
     finally:
         for sock in sockets:
             sock.close()

@@ -235,7 +235,8 @@ def router(server: Server, max_upload: int) -> APIRouter:
 
     @r.post("/keys", status_code=201)
     async def create_key(spec: KeySpec) -> dict[str, Any]:
-        """A new key. The response holds the key itself: it is shown this once."""
+        """A new key. The response holds the key itself: it is shown this once; ``warnings``
+        says what to check (models in the allow-list that do not exist yet)."""
         key, token = await asyncio.to_thread(
             lambda: keys.create(
                 spec.name,
@@ -247,7 +248,7 @@ def router(server: Server, max_upload: int) -> APIRouter:
                 expires=spec.expires,
             )
         )
-        return {**key.to_dict(), "key": token}
+        return {**key.to_dict(), "key": token, "warnings": list(key.warnings)}
 
     @r.get("/keys/{key}")
     async def get_key(key: str) -> dict[str, Any]:

@@ -85,15 +85,19 @@ def router(monitor: Monitor, metrics: Metrics, admission: Admission) -> APIRoute
         return Response(metrics.render(shown), media_type=CONTENT_TYPE_LATEST)
 
     @r.post("/v1/feedback")
-    async def feedback(body: FeedbackBody) -> dict[str, int]:
-        """Ground truth for earlier predictions, by the request id their response carried."""
+    async def feedback(body: FeedbackBody) -> dict[str, Any]:
+        """Ground truth for earlier predictions, by the request id their response carried.
+
+        The answer says how many items were stored (``stored``, those whose prediction is in
+        the log: ``matched``) and which request ids are not in it (``unmatched``: not stored);
+        404 when none is."""
         if body.feedback is not None:
             items = [i.model_dump() for i in body.feedback]
         elif body.request_id is not None:
             items = [{"request_id": body.request_id, "truth": body.truth}]
         else:
             raise SchemaError("send {'request_id': ..., 'truth': ...} or {'feedback': [...]}")
-        return {"stored": await asyncio.to_thread(monitor.feedback, items)}
+        return (await asyncio.to_thread(monitor.feedback, items)).to_dict()
 
     @r.get("/api/monitor/{name}/quality")
     async def quality(name: str, window: WINDOW = "1h") -> dict[str, Any]:

@@ -85,6 +85,9 @@ def router(plane: DataPlane) -> APIRouter:
             return {"ready": True}
         return json_response({"ready": False}, 503)
 
+    # the protocol's text writes "GET v2", its OpenAPI file "/v2/": both answer, alike (the
+    # other v2 paths are written without a trailing slash in both)
+    @r.get("/v2/")
     @r.get("/v2")
     async def server_metadata() -> dict[str, Any]:
         return plane.server_metadata()

@@ -21,7 +21,9 @@ from modelbay.errors import (
     ValidationError,
 )
 
-__all__ = ["EXIT_CODES", "ModelbayGroup", "exit_code"]
+__all__ = ["EXIT_CODES", "INTERRUPTED", "ModelbayGroup", "exit_code"]
+
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
 
 EXIT_CODES: dict[type[ModelbayError], int] = {
     ModelbayError: 1,
@@ -45,7 +47,8 @@ def exit_code(exc: ModelbayError) -> int:
 
 
 class ModelbayGroup(typer.core.TyperGroup):
-    """Prints a modelbay error as one line on stderr and exits with its code."""
+    """Prints a modelbay error as one line on stderr and exits with its code; Ctrl-C exits
+    130 with one line, not a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -55,3 +58,7 @@ class ModelbayGroup(typer.core.TyperGroup):
                 f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True
             )
             raise typer.Exit(exit_code(exc)) from None
+        except KeyboardInterrupt:
+            # the core has recorded what it stopped (a training run ends "cancelled")
+            Console(stderr=True, highlight=False).print("interrupted", soft_wrap=True)
+            raise typer.Exit(INTERRUPTED) from None

@@ -43,6 +43,8 @@ def create(
             name, scopes, models=models, rate=rate, burst=burst, quota=quota, expires=expires
         )
     console = console_for(ctx)
+    for warning in key.warnings:
+        console_for(ctx, stderr=True).print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"key {key.id} ({key.name}): scopes {', '.join(key.scopes)}", soft_wrap=True)
     console.print("store it now, it is not shown again:", soft_wrap=True)
     typer.echo(token)

@@ -61,18 +61,22 @@ def serve(
         raise ConfigError("gRPC serving needs the grpc extra: pip install 'modelbay[grpc]'")
     with open_bay(ctx) as bay:
         server = bay.serve(**options)
-        made = server.bootstrap()
-        if made is not None:
-            console.print("created the admin API key; store it now, it is not shown again:")
-            typer.echo(made)
-        about = server.describe()
-        auth = "API keys required" if about["auth"] else "without API keys"
-        n = about["workers"]
-        console.print(
-            f"modelbay serving on {about['url']} "
-            f"({auth}; {n} worker{'s' if n > 1 else ''}; docs at /docs)"
-        )
-        run(server)
+
+        def listening() -> None:
+            """Said once the ports listen: a port in use fails before any of it."""
+            made = server.bootstrap()
+            if made is not None:
+                console.print("created the admin API key; store it now, it is not shown again:")
+                typer.echo(made)
+            about = server.describe()
+            auth = "API keys required" if about["auth"] else "without API keys"
+            n = about["workers"]
+            console.print(
+                f"modelbay serving on {about['url']} "
+                f"({auth}; {n} worker{'s' if n > 1 else ''}; docs at /docs)"
+            )
+
+        run(server, on_listening=listening)
 
 
 def deploy(

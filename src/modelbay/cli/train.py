@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from modelbay.bay import Bay
 from modelbay.cli.common import (
@@ -16,7 +17,6 @@ from modelbay.cli.common import (
     metric_line,
     open_bay,
     selection_line,
-    table,
 )
 from modelbay.registry.records import ModelVersion
 
@@ -27,8 +27,10 @@ __all__ = ["train", "train_with_progress", "trials_table"]
 
 
 def train_with_progress(console: Console, bay: Bay, data: Any, **kwargs: Any) -> ModelVersion:
-    """Run ``bay.train`` with a Rich progress bar over the trials."""
-    trials = int(kwargs.get("trials", 20))
+    """Run ``bay.train`` with a Rich progress bar over the trials.
+
+    The bar appears with the first progress event, once the core has accepted the
+    arguments and read the data: a refused call (``--trials 0``) shows no bar."""
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -36,23 +38,32 @@ def train_with_progress(console: Console, bay: Bay, data: Any, **kwargs: Any) ->
         TimeElapsedColumn(),
         TextColumn("{task.fields[best]}"),
     ]
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("searching", total=trials, best="")
+    bar = Progress(*columns, console=console, transient=False)
+    task = bar.add_task("searching", total=None, best="", start=False)
 
-        def on_progress(p: TrainProgress) -> None:
-            if p.phase == "search" and p.trial is not None:
-                best = f"best {p.best.algorithm} {fmt(p.best.score)}" if p.best else ""
-                bar.update(
-                    task, completed=p.done, description=f"trial {p.trial.algorithm}", best=best
-                )
-            elif p.phase == "prepare":  # a warning about the columns, printed above the bar
-                bar.console.print(p.message, soft_wrap=True, markup=False, style="yellow")
-            elif p.phase in ("fit", "evaluate"):
-                bar.update(task, completed=trials, description=p.message)
-            elif p.phase == "done":
-                bar.update(task, completed=trials, description="done")
+    def on_progress(p: TrainProgress) -> None:
+        if p.phase == "prepare":  # a warning about the columns, printed above the bar
+            bar.console.print(p.message, soft_wrap=True, markup=False, style="yellow")
+            return
+        if not bar.live.is_started:
+            bar.start()
+            bar.start_task(task)
+        if p.phase == "search":
+            if p.trial is None:
+                bar.update(task, total=p.total)
+                return
+            best = f"best {p.best.algorithm} {fmt(p.best.score)}" if p.best else ""
+            bar.update(task, completed=p.done, description=f"trial {p.trial.algorithm}", best=best)
+        elif p.phase in ("fit", "evaluate"):
+            bar.update(task, completed=bar.tasks[0].total, description=p.message)
+        elif p.phase == "done":
+            bar.update(task, completed=bar.tasks[0].total, description="done")
 
+    try:
         return bay.train(data, on_progress=on_progress, **kwargs)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def _train_text(console: Console, bay: Bay, data: Any, **kwargs: Any) -> ModelVersion:
@@ -76,27 +87,41 @@ def _train_text(console: Console, bay: Bay, data: Any, **kwargs: Any) -> ModelVe
 
 
 def trials_table(console: Console, bay: Bay, version: ModelVersion, limit: int = 30) -> None:
+    """The run's trials, best first by their search score, the chosen one marked; when
+    there are more than ``limit``, the title says how many of how many are shown."""
+    from modelbay.train.metrics import get_metric
+    from modelbay.train.search import rank_trials
+
     run = bay.runs.get(int(version.lineage["training_run"]))
     metric = run.result.get("metric", "score")
-    rows = sorted(run.trials, key=lambda t: t["number"])
-    console.print(
-        table(
-            f"trials ({len(rows)}, {metric} by {run.config.get('cv')}-fold CV)",
-            ["#", "algorithm", metric, "seconds", "state", "params"],
-            [
-                [
-                    t["number"],
-                    t["algorithm"],
-                    t["score"],
-                    f"{t['duration_s']:.2f}",
-                    t["state"],
-                    " ".join(f"{k}={fmt(v)}" for k, v in t["params"].items()),
-                ]
-                for t in rows[:limit]
-            ],
-            wrap_last_only=True,
-        )
+    greater = get_metric(metric, version.task).greater_is_better
+    ranked = rank_trials(run.trials, greater)
+    chosen = ranked[0]["number"] if ranked and ranked[0].get("score") is not None else None
+    if "selection" in version.metrics:  # re-scored on new folds: not always the search's best
+        chosen = version.metrics["selection"]["chosen"]
+    shown = ranked[:limit]
+    count = f"top {len(shown)} of {len(ranked)}" if len(ranked) > len(shown) else str(len(ranked))
+    direction = "higher" if greater else "lower"
+    t = Table(
+        title=f"trials ({count}, best first: {metric} by {run.config.get('cv')}-fold CV, "
+        f"{direction} is better)",
+        title_justify="left",
     )
+    for column in ("#", "algorithm", metric, "seconds", "state"):
+        t.add_column(column, no_wrap=True, min_width=len(column))
+    t.add_column("params", overflow="fold", ratio=1)  # long values fold; nothing is cut
+    for trial in shown:
+        won = trial["number"] == chosen
+        t.add_row(
+            fmt(trial["number"]),
+            trial["algorithm"],
+            fmt(trial["score"]),
+            f"{trial['duration_s']:.2f}",
+            "chosen" if won else trial["state"],
+            " ".join(f"{k}={fmt(v)}" for k, v in trial["params"].items()),
+            style="bold" if won else None,
+        )
+    console.print(t)
 
 
 def train(
@@ -173,7 +198,7 @@ def train(
                 text=text_column,
                 method="finetune" if finetune else "head",
                 algorithm="logistic_regression" if algorithm == "auto" else algorithm,
-                trials=trials or 5,
+                trials=5 if trials is None else trials,
                 epochs=epochs,
                 learning_rate=lr,
                 batch_size=batch_size,
@@ -207,7 +232,7 @@ def train(
             name=name,
             algorithm=algorithm,
             task=task,
-            trials=trials or 20,
+            trials=20 if trials is None else trials,
             timeout=timeout,
             cv=cv,
             metric=metric,

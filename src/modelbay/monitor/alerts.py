@@ -91,8 +91,12 @@ def _rule(row: AlertRuleRow) -> AlertRule:
 
 
 class AlertRules:
-    def __init__(self, db: Database) -> None:
+    """The rules in ``db``; ``known(name)`` raises unless a rule may watch ``name`` (the
+    monitor passes its name check: a rule on a typo would never fire)."""
+
+    def __init__(self, db: Database, *, known: Callable[[str], None] | None = None) -> None:
         self.db = db
+        self.known = known
 
     def put(
         self,
@@ -118,6 +122,8 @@ class AlertRules:
             raise ValidationError("window_s must be above zero and for_s zero or more")
         if webhook and not webhook.startswith(("http://", "https://")):
             raise ValidationError("the webhook must be an http:// or https:// URL")
+        if self.known is not None:
+            self.known(deployment)
         secret = secret or secrets.token_urlsafe(24)
         with self.db.session() as s:
             row = s.get(AlertRuleRow, name)

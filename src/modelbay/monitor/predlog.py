@@ -29,7 +29,15 @@ from modelbay.monitor.metrics import Metrics
 from modelbay.registry.db import Database
 from modelbay.registry.tables import FeedbackRow, PredictionBatchRow
 
-__all__ = ["Logged", "LoggedRequest", "PredictionLog", "feedback_for", "logged", "rows_of"]
+__all__ = [
+    "Logged",
+    "LoggedRequest",
+    "PredictionLog",
+    "feedback_for",
+    "logged",
+    "logged_ids",
+    "rows_of",
+]
 
 # rows of inputs in one batch row at most (a float64 block of 30 columns: 4.8 MB); a flush
 # of more is written as several
@@ -379,6 +387,19 @@ def _unpack(batch: Any, cutoff: float, inputs: bool) -> list[Logged]:
             )
         start = end
     return out
+
+
+def logged_ids(session: Session, wanted: set[str]) -> set[str]:
+    """Which of ``wanted`` request ids are in the log: the batches are read newest first (the
+    ids feedback names are usually recent) until every id is found, so only a call naming an
+    id that is not there reads the whole log's ids (a column of JSON lists)."""
+    found: set[str] = set()
+    query = select(PredictionBatchRow.request_ids).order_by(PredictionBatchRow.id.desc())
+    for (ids,) in session.execute(query.execution_options(yield_per=200)):
+        found.update(wanted.intersection(orjson.loads(ids)))
+        if len(found) == len(wanted):
+            break
+    return found
 
 
 def feedback_for(session: Session, requests: list[Logged], since: datetime) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,21 +14,77 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from modelbay.errors import NotFoundError, SchemaError
-from modelbay.monitor.predlog import feedback_for, logged
+from modelbay.monitor.predlog import feedback_for, logged, logged_ids
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.tables import FeedbackRow
 
-__all__ = ["add_feedback", "aligned", "live_quality", "scores"]
+__all__ = ["FeedbackResult", "add_feedback", "aligned", "live_quality", "scores"]
 
 MAX_FEEDBACK = 10_000
+# how long ids not in the log yet are looked for again: a server's workers write the log every
+# 0.5 s (``PredictionLog.interval_s``), so feedback sent right after its prediction may come
+# before the prediction is written; four writes' time covers a loaded machine
+LOG_WAIT_S = 2.0
+LOG_POLL_S = 0.25
 
 
-def add_feedback(db: Database, items: list[dict[str, Any]]) -> int:
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What a feedback call did: ``stored`` items (those whose request is in the prediction
+    log: ``matched``), and the request ids that are not in it (``unmatched``, not stored)."""
+
+    stored: int
+    matched: int
+    unmatched: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stored": self.stored, "matched": self.matched, "unmatched": list(self.unmatched)}
+
+
+def add_feedback(
+    db: Database,
+    items: list[dict[str, Any]],
+    *,
+    flush: Callable[[], object] | None = None,
+    wait_s: float = LOG_WAIT_S,
+) -> FeedbackResult:
     """Store ground truth: ``[{"request_id": ..., "truth": value or [values per row]}]``.
 
-    Late arrival is normal; a second answer for a request replaces the first.
+    Late arrival is normal; a second answer for a request replaces the first. Truth is kept
+    only for requests in the prediction log: it is scored against the logged prediction, so
+    truth for an id that is not there (a typo, an id from another home, a request the log's
+    sample left out) could never count, and is reported in ``unmatched`` instead of kept.
+    The log is written off the request path, so ids not found are looked for again for up to
+    ``wait_s`` seconds (``flush`` first writes this process's own queue). When no item
+    matches, nothing is stored and :class:`NotFoundError` says so.
     """
+    rows = _feedback_rows(items)
+    wanted = {row["request_id"] for row in rows}
+    found = _logged(db, wanted, flush, wait_s)
+    kept = [row for row in rows if row["request_id"] in found]
+    unmatched = list(dict.fromkeys(r["request_id"] for r in rows if r["request_id"] not in found))
+    if not kept:
+        shown = ", ".join(map(repr, unmatched[:10])) + (" ..." if len(unmatched) > 10 else "")
+        raise NotFoundError(
+            f"none of the {len(unmatched)} request id(s) is in the prediction log ({shown}); "
+            "send the 'id' of a prediction's response, after the prediction, to the server "
+            "(or home) that answered it; nothing was stored"
+        )
+    # one statement for the whole call (an upsert a row compiled 10,000 statements: seconds);
+    # a request named twice in one call keeps its last answer, as across calls
+    latest = list({row["request_id"]: row for row in kept}.values())
+    stmt = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(FeedbackRow)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["request_id"], set_={"truth": stmt.excluded.truth, "at": stmt.excluded.at}
+    )
+    with db.session() as s:
+        s.execute(upsert, latest)
+    return FeedbackResult(stored=len(kept), matched=len(kept), unmatched=unmatched)
+
+
+def _feedback_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items checked, as feedback rows."""
     if not items:
         raise SchemaError("send at least one feedback item: {'request_id': ..., 'truth': ...}")
     if len(items) > MAX_FEEDBACK:
@@ -42,16 +101,24 @@ def add_feedback(db: Database, items: list[dict[str, Any]]) -> int:
         if not all(v is None or isinstance(v, str | int | float | bool) for v in values):
             raise SchemaError(f"feedback[{i}]: 'truth' must be a value or a list of values")
         rows.append({"request_id": item["request_id"][:64], "at": now, "truth": values})
-    # one statement for the whole call (an upsert a row compiled 10,000 statements: seconds);
-    # a request named twice in one call keeps its last answer, as across calls
-    latest = list({row["request_id"]: row for row in rows}.values())
-    stmt = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(FeedbackRow)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["request_id"], set_={"truth": stmt.excluded.truth, "at": stmt.excluded.at}
-    )
-    with db.session() as s:
-        s.execute(upsert, latest)
-    return len(rows)
+    return rows
+
+
+def _logged(
+    db: Database, wanted: set[str], flush: Callable[[], object] | None, wait_s: float
+) -> set[str]:
+    """The ids of ``wanted`` in the prediction log, looked for until all are found or
+    ``wait_s`` has passed."""
+    if flush is not None:
+        flush()
+    deadline = time.monotonic() + wait_s
+    found: set[str] = set()
+    while True:
+        with db.session() as s:
+            found |= logged_ids(s, wanted - found)
+        if len(found) == len(wanted) or time.monotonic() >= deadline:
+            return found
+        time.sleep(LOG_POLL_S)
 
 
 def aligned(truth: list[Any], outputs: list[Any], rows: int) -> list[Any]:

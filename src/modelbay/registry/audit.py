@@ -18,11 +18,28 @@ from typing import Any
 
 from sqlalchemy import select
 
-from modelbay.errors import ModelbayError
+from modelbay.errors import ModelbayError, ValidationError
 from modelbay.registry.db import Database
 from modelbay.registry.tables import AuditRow
 
-__all__ = ["AuditEntry", "AuditLog", "actor", "current_actor"]
+__all__ = ["ACTIONS", "AuditEntry", "AuditLog", "actor", "current_actor"]
+
+# the actions the core records (a test keeps this list in step with the code); denied calls
+# are recorded under their route ("POST /api/keys") or gRPC method ("grpc ModelInfer")
+ACTIONS = (
+    "alias.delete",
+    "alias.set",
+    "deploy",
+    "export",
+    "import",
+    "key.create",
+    "key.revoke",
+    "key.rotate",
+    "optimize",
+    "register",
+    "train",
+    "undeploy",
+)
 
 
 def _local_actor() -> str:
@@ -114,9 +131,11 @@ class AuditLog:
         who: str | None = None,
         since: datetime | None = None,
     ) -> list[AuditEntry]:
-        """Newest first."""
+        """Newest first. An ``action`` that is neither one the core records nor one in the
+        log is refused, listing the known ones: a typo is not an empty log."""
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(max(1, min(limit, 10_000)))
         if action:
+            self._check_action(action)
             query = query.where(AuditRow.action == action)
         if who:
             query = query.where(AuditRow.actor == who)
@@ -124,3 +143,16 @@ class AuditLog:
             query = query.where(AuditRow.at >= since)
         with self._db.session() as s:
             return [_entry(r) for r in s.scalars(query)]
+
+    def actions(self) -> tuple[str, ...]:
+        """Every action the core records, and any other the log holds (denied routes)."""
+        with self._db.session() as s:
+            logged = set(s.scalars(select(AuditRow.action).distinct()))
+        return tuple(sorted(set(ACTIONS) | logged))
+
+    def _check_action(self, action: str) -> None:
+        if action in ACTIONS:
+            return
+        known = self.actions()
+        if action not in known:
+            raise ValidationError(f"no audit action {action!r}; actions are: {', '.join(known)}")

@@ -139,7 +139,7 @@ class TrainingRun:
     id: int
     dataset_id: int | None
     model_name: str
-    status: str  # running | succeeded | failed
+    status: str  # running | succeeded | failed | cancelled
     config: dict[str, Any]
     trials: list[dict[str, Any]]
     result: dict[str, Any]

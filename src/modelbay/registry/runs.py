@@ -1,4 +1,10 @@
-"""Training runs: what was asked, every trial, and how it ended."""
+"""Training runs: what was asked, every trial, and how it ended.
+
+A run is ``running`` from its start, and its trials are written as they finish (so
+``modelbay runs`` shows a search in progress, and an interrupted search keeps what it
+did); it ends ``succeeded`` (with the version it registered), ``failed`` (with why) or
+``cancelled`` (interrupted: Ctrl-C, a stopped job), each with its trials.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from modelbay.errors import NotFoundError
+from modelbay.errors import NotFoundError, ValidationError
 from modelbay.registry.db import Database
 from modelbay.registry.records import TrainingRun
 from modelbay.registry.tables import TrainingRunRow, utcnow
 
-__all__ = ["RunLog"]
+__all__ = ["RUN_STATES", "RunLog"]
+
+RUN_STATES = ("running", "succeeded", "failed", "cancelled")
 
 
 def _record(row: TrainingRunRow) -> TrainingRun:
@@ -49,6 +57,15 @@ class RunLog:
             s.flush()
             return row.id
 
+    def add_trial(self, run_id: int, trial: dict[str, Any]) -> None:
+        """Append one finished trial to a running run (one short transaction a trial: a
+        trial takes tens of milliseconds at least)."""
+        with self._db.session() as s:
+            row = s.get(TrainingRunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"training run {run_id} does not exist")
+            row.trials = [*(row.trials or []), trial]  # a new list: JSON columns track assignment
+
     def finish(
         self,
         run_id: int,
@@ -59,12 +76,18 @@ class RunLog:
         error: str = "",
         version_id: int | None = None,
     ) -> None:
+        """End a run as ``status``; ``trials=None`` keeps the trials recorded so far."""
+        if status not in RUN_STATES[1:]:
+            raise ValidationError(
+                f"a run ends as one of {', '.join(RUN_STATES[1:])}, not {status!r}"
+            )
         with self._db.session() as s:
             row = s.get(TrainingRunRow, run_id)
             if row is None:
                 raise NotFoundError(f"training run {run_id} does not exist")
             row.status = status
-            row.trials = trials or []
+            if trials is not None:
+                row.trials = trials
             row.result = result or {}
             row.error = error
             row.version_id = version_id

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from modelbay.errors import ConflictError, NotFoundError, ValidationError
 from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import KEYS, Database, bump_generation
 from modelbay.registry.refs import check_name
-from modelbay.registry.tables import ApiKeyRow, KeyUsageRow, utcnow
+from modelbay.registry.tables import ApiKeyRow, DeploymentRow, KeyUsageRow, ModelRow, utcnow
 from modelbay.security.notation import (
     SCOPES,
     parse_expiry,
@@ -108,6 +108,9 @@ class ApiKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     usage: dict[str, int] = field(default_factory=dict)
+    # said once, by ``create``: what the caller should know (an allow-list naming a model
+    # that does not exist yet); not stored, and not part of ``to_dict``
+    warnings: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -162,6 +165,23 @@ def _record(row: ApiKeyRow, usage: dict[str, int] | None = None) -> ApiKey:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         usage=usage or {},
+    )
+
+
+def _unknown_models(s: Any, models: tuple[str, ...] | None) -> tuple[str, ...]:
+    """A warning when an allow-list names what is neither a model nor a deployment: allowed
+    (the key may be made before the model), but most often a typo, so it is said."""
+    if not models:
+        return ()
+    known_models = list(s.scalars(select(ModelRow.name).order_by(ModelRow.name)))
+    deployments = list(s.scalars(select(DeploymentRow.name).order_by(DeploymentRow.name)))
+    unknown = sorted(set(models) - set(known_models) - set(deployments))
+    if not unknown:
+        return ()
+    return (
+        f"no model or deployment is named {', '.join(map(repr, unknown))} yet: the key will "
+        f"see {'it' if len(unknown) == 1 else 'them'} once created; models: "
+        f"{', '.join(known_models) or 'none'}; deployments: {', '.join(deployments) or 'none'}",
     )
 
 
@@ -231,8 +251,9 @@ class KeyCatalog:
             with self._db.session() as s:
                 self._insert(s, row)
                 key = _record(row)
+                warnings = _unknown_models(s, key.models)
             note["detail"] = f"id {key.id}, scopes {','.join(key.scopes)}"
-            return key, token
+            return replace(key, warnings=warnings), token
 
     def _new_row(
         self,

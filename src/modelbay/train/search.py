@@ -36,7 +36,7 @@ from modelbay.train.catalogue import Algorithm
 from modelbay.train.metrics import Metric
 from modelbay.train.selection import Candidate, Selection, choose
 
-__all__ = ["SEARCH_SHARE", "SearchResult", "TrialRecord", "search"]
+__all__ = ["SEARCH_SHARE", "SearchResult", "TrialRecord", "rank_trials", "search"]
 
 SEARCH_SHARE = 0.8  # of a time budget, when the best candidates are then scored again
 REPEATS = 2  # repeated k-fold of the re-scoring: 2 x 5 new folds at the default cv=5
@@ -258,6 +258,20 @@ def _select(
                 cand.skipped = "time budget"
         candidates.append(cand)
     return choose(candidates, metric.greater_is_better)
+
+
+def rank_trials(trials: list[dict[str, Any]], greater_is_better: bool) -> list[dict[str, Any]]:
+    """Trials (as ``TrialRecord.to_dict()``) best first by the metric's direction; trials
+    without a score (failed) last; ties in trial order. The first is the one the search
+    chose: it keeps the earliest of equal scores."""
+
+    def key(t: dict[str, Any]) -> tuple[bool, float, int]:
+        score = t.get("score")
+        if score is None or math.isnan(float(score)):
+            return True, 0.0, int(t.get("number", 0))
+        return False, float(score) * (-1.0 if greater_is_better else 1.0), int(t.get("number", 0))
+
+    return sorted(trials, key=key)
 
 
 def _better(a: float, b: float | None, metric: Metric) -> bool:

@@ -55,6 +55,11 @@ class TextSpec:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValidationError(f"method {self.method!r} is not one of: {', '.join(METHODS)}")
+        if self.trials < 1:
+            raise ValidationError(
+                f"trials must be at least 1, not {self.trials}: the head's search runs that "
+                "many configurations (the default is 5)"
+            )
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
             raise ValidationError("epochs and batch size must be at least 1, patience 0 or more")
         if not 0.0 < self.test_size < 0.9 or not 0.0 < self.val_size < 0.5:

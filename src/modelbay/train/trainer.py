@@ -52,7 +52,10 @@ class TrainSpec:
         if self.task is not None and self.task not in TASKS:
             raise ValidationError(f"task {self.task!r} is not one of: {', '.join(TASKS)}")
         if self.trials < 1:
-            raise ValidationError("trials must be at least 1")
+            raise ValidationError(
+                f"trials must be at least 1, not {self.trials}: the search runs that many "
+                "configurations (the default is 20)"
+            )
         if self.cv < 2:
             raise ValidationError("cv must be at least 2 folds")
         if not 0.0 <= self.test_size < 0.9:
