@@ -43,7 +43,7 @@ class Monitor:
         on_quality: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.registry = registry
-        self.rules = AlertRules(registry.db)
+        self.rules = AlertRules(registry.db, registry.audit)
         self.on_drift = on_drift
         self.on_quality = on_quality
 
