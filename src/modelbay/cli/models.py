@@ -109,6 +109,7 @@ def show(
         console.print(
             f"[bold]{v.ref}[/] {v.algorithm} ({v.task}, {v.flavor}/{v.artifact_format}, "
             f"{v.artifact_size} bytes) aliases: {', '.join(v.aliases) or '-'}"
+            + (" [archived: kept for lineage, never served]" if v.archived else "")
         )
         console.print(f"  created {v.created_at}  artifact sha256 {v.artifact_digest}")
         console.print(f"  cv: {metric_line(v.metrics.get('cv', {}))}")
