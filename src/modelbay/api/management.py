@@ -202,6 +202,7 @@ def router(server: Server, max_upload: int) -> APIRouter:
     @r.delete("/models/{name}")
     async def delete_model(name: str) -> dict[str, Any]:
         """Delete a model with all its versions (refused while a deployment serves it)."""
+        await asyncio.to_thread(_check_exists, name)  # a 404 names only models the key sees
         freed = await asyncio.to_thread(registry.models.delete, name)
         await manager.refresh()
         return {"deleted": name, "artifacts_freed": freed}
@@ -209,6 +210,7 @@ def router(server: Server, max_upload: int) -> APIRouter:
     @r.delete("/models/{name}/versions/{version}")
     async def delete_version(name: str, version: int) -> dict[str, Any]:
         """Delete one version (refused while an alias or a deployment needs it)."""
+        await asyncio.to_thread(_check_exists, name)  # a 404 names only models the key sees
         ref = f"{name}:{max(version, 0)}"
         freed = await asyncio.to_thread(registry.models.delete, ref)
         await manager.refresh()
@@ -217,18 +219,21 @@ def router(server: Server, max_upload: int) -> APIRouter:
     @r.post("/models/{name}/versions/{version}/archive")
     async def archive_version(name: str, version: int) -> dict[str, Any]:
         """Keep a version for lineage and audit, never served (refused while needed)."""
+        await asyncio.to_thread(_check_exists, name)  # a 404 names only models the key sees
         v = await asyncio.to_thread(registry.models.archive, f"{name}:{max(version, 0)}")
         await manager.refresh()
         return v.to_dict()
 
     @r.post("/models/{name}/versions/{version}/unarchive")
     async def unarchive_version(name: str, version: int) -> dict[str, Any]:
+        await asyncio.to_thread(_check_exists, name)  # a 404 names only models the key sees
         v = await asyncio.to_thread(registry.models.unarchive, f"{name}:{max(version, 0)}")
         return v.to_dict()
 
     @r.get("/models/{name}/aliases")
     async def list_aliases(name: str) -> dict[str, int]:
         """The model's aliases and the version number each points at."""
+        await asyncio.to_thread(_check_exists, name)  # a 404 names only models the key sees
         return await asyncio.to_thread(registry.models.aliases, name)
 
     @r.put("/models/{name}/aliases/{alias}")
