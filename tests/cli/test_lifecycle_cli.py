@@ -93,7 +93,7 @@ def test_an_alias_a_deployment_serves_needs_force_and_then_the_listing_shows_it_
     assert "wine@champion -> version 2" in run("alias", "set", "wine", "champion", "2").output
     forced = run("alias", "delete", "wine", "champion", "--force")
     assert "removed wine@champion" in forced.output
-    assert "deployment wine-prod now serve nothing" in " ".join(forced.stderr.split())
+    assert "deployment wine-prod now serves nothing" in " ".join(forced.stderr.split())
     listing = run("deployments").output
     assert "broken: model 'wine' has no alias 'champion'" in " ".join(listing.split())
 

@@ -200,7 +200,8 @@ def alias_delete(
         console.print(f"removed {name}@{alias}")
         if broken:
             console_for(ctx, stderr=True).print(
-                f"warning: deployment {', '.join(broken)} now serve nothing (404) until "
+                f"warning: deployment {', '.join(broken)} now "
+                f"{'serves' if len(broken) == 1 else 'serve'} nothing (404) until "
                 f"{name}@{alias} is set again",
                 soft_wrap=True,
             )

@@ -141,6 +141,7 @@ def undeploy(
         console_for(ctx).print(f"removed deployment {name}")
         if rules:
             console_for(ctx, stderr=True).print(
-                f"warning: alert rule {', '.join(rules)} watch a deployment that is gone",
+                f"warning: alert rule {', '.join(rules)} "
+                f"{'watches' if len(rules) == 1 else 'watch'} a deployment that is gone",
                 soft_wrap=True,
             )

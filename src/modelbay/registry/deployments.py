@@ -126,7 +126,7 @@ class DeploymentCatalog:
                 raise ConflictError(
                     f"deployment {name!r} is watched by alert rule {', '.join(rules)}: delete "
                     f"{'it' if len(rules) == 1 else 'them'} first (`modelbay alerts delete "
-                    f"{rules[0]}`) or force it"
+                    f"{rules[0]}`) or force it (`--force`)"
                 )
             s.delete(row)
             bump_generation(s)

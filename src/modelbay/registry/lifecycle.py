@@ -67,12 +67,22 @@ class VersionLifecycle:
     @staticmethod
     def _refuse_if_needed(s: Session, model: ModelRow, row: VersionRow, doing: str) -> None:
         needs = usage.version_needs(s, model.name, row)
-        if needs:
-            raise ConflictError(
-                f"cannot {doing} {model.name}:{row.version}: {', '.join(needs)} need"
-                f"{'s' if len(needs) == 1 else ''} it; move the alias to another version "
-                f"(`modelbay alias set {model.name} ALIAS N`) or undeploy first"
+        if not needs:
+            return
+        hints = []
+        if any(n.startswith("alias ") for n in needs):
+            hints.append(
+                f"move the alias to another version (`modelbay alias set {model.name} ALIAS N`)"
             )
+        if any(n.startswith("deployment ") for n in needs):
+            hints.append(
+                f"point the deployment at another version (`modelbay deploy NAME --model "
+                f"{model.name}:N`) or undeploy it"
+            )
+        raise ConflictError(
+            f"cannot {doing} {model.name}:{row.version}: {', '.join(needs)} need"
+            f"{'s' if len(needs) == 1 else ''} it; {', or '.join(hints)}"
+        )
 
     def archive(self, ref: str | ModelRef) -> ModelVersion:
         """Keep a version for lineage and audit, never to be served again (``name:N``).

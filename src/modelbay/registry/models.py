@@ -418,7 +418,7 @@ class ModelCatalog(VersionLifecycle):
                 raise ConflictError(
                     f"alias {name}@{alias} is served by deployment {', '.join(followers)}: "
                     f"move it to another version instead (`modelbay alias set {name} {alias} N`), "
-                    "undeploy first, or force it (the deployments then answer 404 until the "
+                    "undeploy first, or force it (`--force`; the deployments then answer 404 until the "
                     "alias is set again)"
                 )
             s.delete(row)
