@@ -402,8 +402,9 @@ class Bay(Registry):
 
     # -- serving in process ---------------------------------------------------------------
     def load(self, ref: str | ModelRef | ModelVersion) -> Predictor:
-        """Load a version (``name``, ``name@alias``, ``name:N``) as a checked predictor."""
-        version = ref if isinstance(ref, ModelVersion) else self.models.get(ref)
+        """Load a version (``name``, ``name@alias``, ``name:N``) as a checked predictor; an
+        archived version is refused, as every server refuses it."""
+        version = self.models.servable(ref.ref if isinstance(ref, ModelVersion) else ref)
         return Predictor(version, self.models.load_object(version))
 
 

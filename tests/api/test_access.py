@@ -57,6 +57,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
         tokens["a-only"] = bay.keys.create(
             "a-only", ["predict", "read", "deploy", "train", "export"], models=["a"]
         )[1]
+        tokens["a-admin"] = bay.keys.create("a-admin", ["admin"], models=["a"])[1]
     x, y = load_iris(return_X_y=True)
     buf = io.BytesIO()
     sio.dump(LogisticRegression(max_iter=500).fit(x, y), buf)
@@ -86,6 +87,7 @@ def prepare(home: Home, names: dict[str, str]) -> None:
             bay.models.set_alias(model, "matrix", 1)
             bay.deployments.put(f"dep-{model}", model)
         bay.monitor.rules.put("matrix", "a", "drift.psi.max", ">", 0.2)
+        bay.datasets.add(load_iris(as_frame=True).frame, name="matrix-data")
         try:
             if not bay.keys.get("victim").active:
                 raise NotFoundError("revoked")
@@ -102,6 +104,7 @@ def _model(expected: int, **kwargs: Any) -> Recipe:
 
     def recipe(home: Home, m: str) -> tuple[dict[str, str], dict[str, Any]]:
         params = {"name": m, "version": "1", "alias": "matrix", "key": "victim", "rule": "matrix"}
+        params["ref"] = "matrix-data"
         extra = {k: (v(home) if callable(v) else v) for k, v in kwargs.items()}
         return params, extra
 
@@ -163,6 +166,14 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("GET", "/api/models/{name}/versions/{version}"): _model(200),
     ("GET", "/api/models/{name}/export"): _model(200),
+    # deleting or archiving what deployment dep-a and alias matrix need is refused (409):
+    # the handler ran, and the model stays for the next request
+    ("DELETE", "/api/models/{name}"): _model(409),
+    ("DELETE", "/api/models/{name}/versions/{version}"): _model(409),
+    ("POST", "/api/models/{name}/versions/{version}/archive"): _model(409),
+    ("POST", "/api/models/{name}/versions/{version}/unarchive"): _model(200),
+    ("GET", "/api/models/{name}/aliases"): _model(200),
+    ("DELETE", "/api/datasets/{ref}"): _model(200),
     ("PUT", "/api/models/{name}/aliases/{alias}"): _model(200, json={"version": 1}),
     ("DELETE", "/api/models/{name}/aliases/{alias}"): _model(204),
     ("GET", "/api/deployments"): _model(200),
@@ -265,9 +276,10 @@ def test_an_allow_list_shows_its_models_and_hides_the_rest_as_404(
     client: TestClient, home: Home, route: Route
 ) -> None:
     expected = RECIPES[(route.method, route.path)].expected  # type: ignore[attr-defined]
-    allowed = send(client, home, route, "a", home.tokens["a-only"])
+    key = "a-admin" if route.scopes == ("admin",) else "a-only"
+    allowed = send(client, home, route, "a", home.tokens[key])
     assert allowed.status_code == expected, allowed.text
-    hidden = send(client, home, route, "b", home.tokens["a-only"])
+    hidden = send(client, home, route, "b", home.tokens[key])
     assert hidden.status_code == 404, hidden.text
     assert "'b'" in hidden.json()["error"] or "dep-b" in hidden.json()["error"]
 

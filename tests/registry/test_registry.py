@@ -158,8 +158,8 @@ def test_concurrent_registrations_get_distinct_numbers(bay: Bay, iris: pd.DataFr
 def test_datasets_are_stored_once(bay: Bay, iris: pd.DataFrame) -> None:
     a = bay.datasets.add(iris, name="iris")
     b = bay.datasets.add(iris.copy(), name="other-name")
-    assert a.id == b.id and a.name == "iris"
-    assert len(bay.datasets.list()) == 1
+    assert a.id == b.id and a.name == "iris" and b.name == "other-name"
+    assert len(bay.datasets.list()) == 1 and len(list(bay.store.digests())) == 1
     for ref in ("iris", a.id, str(a.id), a.fingerprint[:10], f"iris#{a.fingerprint[:8]}"):
         assert bay.datasets.get(ref).id == a.id
     with pytest.raises(NotFoundError, match="dataset 'irs' does not exist; datasets: iris"):

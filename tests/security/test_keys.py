@@ -182,3 +182,20 @@ def test_limit_notations() -> None:
     assert parse_expiry("90d", now) == now + timedelta(days=90)
     assert parse_expiry("12h", now) == now + timedelta(hours=12)
     assert parse_expiry("2027-01-01", now) == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_the_default_list_holds_active_keys_only_and_inactive_adds_expired_and_revoked(
+    bay: Bay,
+) -> None:
+    live, _ = bay.keys.create("live", ["read"])
+    old, _ = bay.keys.create("old", ["read"], expires="1h")
+    gone, _ = bay.keys.create("gone", ["read"])
+    bay.keys.revoke("gone")
+    with bay.db.session() as s:  # as if the hour had passed
+        row = s.get(ApiKeyRow, old.id)
+        assert row is not None
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert [k.id for k in bay.keys.list()] == [live.id]
+    every = bay.keys.list(include_inactive=True)
+    assert [k.id for k in every] == [live.id, old.id, gone.id]
+    assert [k.active for k in every] == [True, False, False]

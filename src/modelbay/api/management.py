@@ -1,4 +1,5 @@
-"""The management API under ``/api``: models, versions, aliases, deployments, keys, audit.
+"""The management API under ``/api``: models, versions, aliases, datasets, deployments,
+keys, audit.
 
 Which key may call what is declared in :mod:`modelbay.api.access` and enforced by
 the front; here, lists show only what the calling key's model allow-list names.
@@ -18,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from modelbay.api.body import read_body
 from modelbay.errors import NotFoundError, ValidationError
-from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment
+from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment, DeploymentState
 from modelbay.registry.refs import ModelRef
 from modelbay.security.gate import current_principal
 from modelbay.security.notation import SCOPES
@@ -65,9 +66,20 @@ def _model_name(ref: str) -> str:
     return ModelRef.parse(ref).name
 
 
-def deployment_view(d: Deployment, manager: DeploymentManager) -> dict[str, Any]:
+def deployment_view(
+    d: Deployment, manager: DeploymentManager, state: DeploymentState | None = None
+) -> dict[str, Any]:
     loaded = [s for s in manager.loaded() if s.name == d.name and not s.pinned]
+    resolved = (
+        {
+            "now": state.version.ref if state.version else None,
+            "state": state.state,  # ok, or broken: why
+        }
+        if state is not None
+        else {}
+    )
     return {
+        **resolved,
         "name": d.name,
         "model": d.model,
         "max_batch": d.max_batch,
@@ -176,20 +188,64 @@ def router(server: Server, max_upload: int) -> APIRouter:
             headers={"content-disposition": f'attachment; filename="{filename}"'},
         )
 
+    @r.delete("/models/{name}")
+    async def delete_model(name: str) -> dict[str, Any]:
+        """Delete a model with all its versions (refused while a deployment serves it)."""
+        freed = await asyncio.to_thread(registry.models.delete, name)
+        await manager.refresh()
+        return {"deleted": name, "artifacts_freed": freed}
+
+    @r.delete("/models/{name}/versions/{version}")
+    async def delete_version(name: str, version: int) -> dict[str, Any]:
+        """Delete one version (refused while an alias or a deployment needs it)."""
+        ref = f"{name}:{max(version, 0)}"
+        freed = await asyncio.to_thread(registry.models.delete, ref)
+        await manager.refresh()
+        return {"deleted": ref, "artifacts_freed": freed}
+
+    @r.post("/models/{name}/versions/{version}/archive")
+    async def archive_version(name: str, version: int) -> dict[str, Any]:
+        """Keep a version for lineage and audit, never served (refused while needed)."""
+        v = await asyncio.to_thread(registry.models.archive, f"{name}:{max(version, 0)}")
+        await manager.refresh()
+        return v.to_dict()
+
+    @r.post("/models/{name}/versions/{version}/unarchive")
+    async def unarchive_version(name: str, version: int) -> dict[str, Any]:
+        v = await asyncio.to_thread(registry.models.unarchive, f"{name}:{max(version, 0)}")
+        return v.to_dict()
+
+    @r.get("/models/{name}/aliases")
+    async def list_aliases(name: str) -> dict[str, int]:
+        """The model's aliases and the version number each points at."""
+        return await asyncio.to_thread(registry.models.aliases, name)
+
     @r.put("/models/{name}/aliases/{alias}")
     async def set_alias(name: str, alias: str, spec: AliasSpec) -> dict[str, Any]:
         v = await asyncio.to_thread(registry.models.set_alias, name, alias, spec.version)
         return v.to_dict()
 
     @r.delete("/models/{name}/aliases/{alias}", status_code=204)
-    async def delete_alias(name: str, alias: str) -> None:
-        await asyncio.to_thread(registry.models.delete_alias, name, alias)
+    async def delete_alias(name: str, alias: str, force: bool = False) -> None:
+        """Remove an alias: 409 while a deployment serves it, unless ``force`` (then those
+        deployments are listed as broken by ``GET /api/deployments``)."""
+        await asyncio.to_thread(lambda: registry.models.delete_alias(name, alias, force=force))
+        await manager.refresh()  # this worker answers as the registry now says; others poll
+
+    @r.delete("/datasets/{ref}")
+    async def delete_dataset(ref: str) -> dict[str, Any]:
+        """Remove a dataset name (``leads``, ``leads#ab12``), or a dataset by id; the stored
+        table goes with its last name."""
+        gone = await asyncio.to_thread(registry.datasets.delete, ref)
+        return {"removed": ref, "deleted": gone.ref if gone else None}
 
     @r.get("/deployments")
     async def list_deployments() -> list[dict[str, Any]]:
-        found = await asyncio.to_thread(registry.deployments.list)
+        found = await asyncio.to_thread(registry.deployments.states)
         return [
-            deployment_view(d, manager) for d in found if _visible(d.name, _model_name(d.model))
+            deployment_view(st.deployment, manager, st)
+            for st in found
+            if _visible(st.deployment.name, _model_name(st.deployment.model))
         ]
 
     @r.get("/deployments/{name}")
@@ -200,7 +256,7 @@ def router(server: Server, max_upload: int) -> APIRouter:
     async def put_deployment(name: str, spec: DeploymentSpec) -> dict[str, Any]:
         if not _visible(_model_name(spec.model)):
             raise NotFoundError(f"model {_model_name(spec.model)!r} does not exist")
-        await asyncio.to_thread(registry.models.get, spec.model)  # must resolve now
+        await asyncio.to_thread(registry.models.servable, spec.model)  # must resolve now
         config = {"runtime": spec.runtime} if spec.runtime else {}
         d = await asyncio.to_thread(
             lambda: registry.deployments.put(
@@ -215,8 +271,9 @@ def router(server: Server, max_upload: int) -> APIRouter:
         return deployment_view(d, manager)
 
     @r.delete("/deployments/{name}", status_code=204)
-    async def delete_deployment(name: str) -> None:
-        await asyncio.to_thread(registry.deployments.delete, name)
+    async def delete_deployment(name: str, force: bool = False) -> None:
+        """Remove a deployment: 409 while alert rules watch it, unless ``force``."""
+        await asyncio.to_thread(lambda: registry.deployments.delete(name, force=force))
         await manager.refresh()
 
     # -- keys and audit ---------------------------------------------------------------------

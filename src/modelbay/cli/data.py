@@ -1,4 +1,4 @@
-"""``modelbay data add|list|show``."""
+"""``modelbay data add|list|show|delete``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.console import Console
 from modelbay.cli.common import console_for, open_bay, table
 from modelbay.registry.records import Dataset
 
-app = typer.Typer(help="Add, list and inspect datasets.", no_args_is_help=True)
+app = typer.Typer(help="Add, list, inspect and delete datasets.", no_args_is_help=True)
 
 
 @app.command("add")
@@ -24,10 +24,19 @@ def add(
     console = console_for(ctx)
     with open_bay(ctx) as bay:
         ds = bay.datasets.add(path, name=name)
+        others = [n for n in ds.names if n != ds.name]
         console.print(
             f"dataset [bold]{ds.name}[/] #{ds.fingerprint[:12]} (id {ds.id}): "
             f"{ds.n_rows} rows x {ds.n_columns} columns"
+            + (f" (the same content as {', '.join(others)}: stored once)" if others else "")
         )
+        same_name = bay.datasets.candidates(ds.name)
+        if len(same_name) > 1:
+            console_for(ctx, stderr=True).print(
+                f"note: {len(same_name)} datasets are named {ds.name!r} now, so the name alone "
+                f"is ambiguous; name this one as {ds.name}#{ds.fingerprint[:12]} or {ds.id}",
+                soft_wrap=True,
+            )
         _schema(console, ds)
 
 
@@ -39,7 +48,7 @@ def list_(ctx: typer.Context) -> None:
         rows = [
             [
                 d.id,
-                d.name,
+                ", ".join(d.names),
                 d.fingerprint[:12],
                 d.n_rows,
                 d.n_columns,
@@ -48,7 +57,7 @@ def list_(ctx: typer.Context) -> None:
             for d in bay.datasets.list()
         ]
         console.print(
-            table("datasets", ["id", "name", "fingerprint", "rows", "columns", "added"], rows)
+            table("datasets", ["id", "names", "fingerprint", "rows", "columns", "added"], rows)
         )
 
 
@@ -64,8 +73,31 @@ def show(
         console.print(
             f"dataset [bold]{ds.name}[/] #{ds.fingerprint} (id {ds.id}), "
             f"{ds.n_rows} rows, from {ds.source}"
+            + (
+                f"; also named {', '.join(n for n in ds.names if n != ds.name)}"
+                if len(ds.names) > 1
+                else ""
+            )
         )
         _schema(console, ds)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    ref: Annotated[
+        str, typer.Argument(help="A name (removes that name), an id or a fingerprint prefix.")
+    ],
+) -> None:
+    """Remove a dataset name; the dataset and its stored table go with its last name (or at
+    once by id). Models trained on it keep their lineage."""
+    with open_bay(ctx) as bay:
+        gone = bay.datasets.delete(ref)
+    console = console_for(ctx)
+    if gone is None:
+        console.print(f"removed the name {ref}; the same content keeps its other names")
+    else:
+        console.print(f"deleted dataset {gone.ref} (id {gone.id})")
 
 
 def _schema(console: Console, ds: Dataset) -> None:

@@ -1,4 +1,5 @@
-"""``modelbay models list|show|import|export``, ``versions``, ``alias set|delete``, ``runs``."""
+"""``modelbay models list|show|import|export|delete|archive|unarchive``, ``versions``,
+``alias list|set|delete``, ``runs``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from modelbay.cli.common import (
     table,
 )
 
-models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List, inspect, archive and delete registered models.", no_args_is_help=True
+)
 alias_app = typer.Typer(
     help="Move and remove aliases (champion, challenger, ...).", no_args_is_help=True
 )
@@ -114,6 +117,7 @@ def show(
         console.print(
             f"[bold]{v.ref}[/] {v.algorithm} ({v.task}, {v.flavor}/{v.artifact_format}, "
             f"{v.artifact_size} bytes) aliases: {', '.join(v.aliases) or '-'}"
+            + (" [archived: kept for lineage, never served]" if v.archived else "")
         )
         console.print(f"  created {v.created_at}  artifact sha256 {v.artifact_digest}")
         console.print(f"  cv: {metric_line(v.metrics.get('cv', {}))}")
@@ -159,6 +163,7 @@ def versions(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model
                     v.version,
                     v.algorithm,
                     ", ".join(v.aliases),
+                    "archived" if v.archived else "active",
                     metric_line(cv),
                     metric_line(v.metrics.get("holdout", {})),
                     v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "-",
@@ -167,7 +172,7 @@ def versions(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model
         console.print(
             table(
                 f"{name} versions",
-                ["version", "algorithm", "aliases", "cv", "holdout", "created"],
+                ["version", "algorithm", "aliases", "state", "cv", "holdout", "created"],
                 rows,
             )
         )
@@ -192,12 +197,70 @@ def alias_delete(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
     alias: Annotated[str, typer.Argument(help="Alias to remove.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Remove it even if deployments serve it (they answer 404 then)."
+        ),
+    ] = False,
 ) -> None:
-    """Remove an alias."""
+    """Remove an alias (refused while a deployment serves it, unless --force)."""
     console = console_for(ctx)
     with open_bay(ctx) as bay:
-        bay.models.delete_alias(name, alias)
+        broken = bay.models.delete_alias(name, alias, force=force)
         console.print(f"removed {name}@{alias}")
+        if broken:
+            console_for(ctx, stderr=True).print(
+                f"warning: deployment {', '.join(broken)} now "
+                f"{'serves' if len(broken) == 1 else 'serve'} nothing (404) until "
+                f"{name}@{alias} is set again",
+                soft_wrap=True,
+            )
+
+
+@alias_app.command("list")
+def alias_list(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")]
+) -> None:
+    """List a model's aliases and the version each points at."""
+    with open_bay(ctx) as bay:
+        found = bay.models.aliases(name)
+    rows = [[alias, f"{name}:{number}"] for alias, number in found.items()]
+    console_for(ctx).print(table(f"{name} aliases", ["alias", "version"], rows))
+
+
+@models_app.command("delete")
+def delete(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="A version (name:N) or a whole model (name).")],
+) -> None:
+    """Delete a version or a model, freeing artifacts nothing else uses (refused while an
+    alias or deployment needs it; archive to keep it for lineage instead)."""
+    with open_bay(ctx) as bay:
+        freed = bay.models.delete(ref)
+    what = f"version {ref}" if ":" in ref else f"model {ref} and its versions"
+    console_for(ctx).print(f"deleted {what}; {freed} artifact(s) freed")
+
+
+@models_app.command("archive")
+def archive(
+    ctx: typer.Context, ref: Annotated[str, typer.Argument(help="A version: name:N.")]
+) -> None:
+    """Keep a version for lineage and audit but never serve it (refused while an alias or
+    deployment needs it)."""
+    with open_bay(ctx) as bay:
+        v = bay.models.archive(ref)
+    console_for(ctx).print(f"archived {v.ref}: kept for lineage, never served")
+
+
+@models_app.command("unarchive")
+def unarchive(
+    ctx: typer.Context, ref: Annotated[str, typer.Argument(help="A version: name:N.")]
+) -> None:
+    """Make an archived version servable again."""
+    with open_bay(ctx) as bay:
+        v = bay.models.unarchive(ref)
+    console_for(ctx).print(f"{v.ref} is active again")
 
 
 def runs(

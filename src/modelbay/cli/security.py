@@ -53,12 +53,14 @@ def create(
 @keys_app.command("list")
 def list_keys(
     ctx: typer.Context,
-    revoked: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    revoked: Annotated[
+        bool, typer.Option("--all", help="Include revoked and expired keys, with their dates.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List keys (never the keys themselves), with their request counts."""
     with open_bay(ctx) as bay:
-        found = bay.keys.list(include_revoked=revoked)
+        found = bay.keys.list(include_inactive=revoked)
     if as_json:
         print_json([k.to_dict() for k in found])
         return
@@ -72,13 +74,22 @@ def list_keys(
             k.expires_at.strftime("%Y-%m-%d %H:%M") if k.expires_at else None,
             "active" if k.active else ("revoked" if k.revoked_at else "expired"),
             sum(k.usage.values()),
+            *(
+                [
+                    k.created_at.strftime("%Y-%m-%d %H:%M"),
+                    k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else None,
+                ]
+                if revoked
+                else []
+            ),
         ]
         for k in found
     ]
+    columns = ["id", "name", "scopes", "models", "limits", "expires", "state", "requests"]
     console_for(ctx).print(
         table(
-            "keys",
-            ["id", "name", "scopes", "models", "limits", "expires", "state", "requests"],
+            "keys" if not revoked else "keys (active, revoked and expired)",
+            columns + (["created", "revoked"] if revoked else []),
             rows,
         )
     )

@@ -90,7 +90,7 @@ def deploy(
     """Create or edit a deployment; running servers switch to it without a restart."""
     console = console_for(ctx)
     with open_bay(ctx) as bay:
-        version = bay.models.get(model)
+        version = bay.models.servable(model)
         d = bay.deployments.put(
             name,
             model,
@@ -106,31 +106,46 @@ def deploy(
 
 
 def deployments(ctx: typer.Context) -> None:
-    """List deployments (every model is also served under its own name)."""
+    """List deployments and what each serves now, broken ones with why (every model is also
+    served under its own name)."""
     console = console_for(ctx)
     with open_bay(ctx) as bay:
         rows = [
             [
-                d.name,
-                d.model,
-                bay.models.get(d.model).ref,
-                d.max_batch,
-                d.max_wait_ms,
-                d.config.get("runtime", "auto"),
+                st.deployment.name,
+                st.deployment.model,
+                st.version.ref if st.version else "-",
+                st.deployment.max_batch,
+                st.deployment.max_wait_ms,
+                st.deployment.config.get("runtime", "auto"),
+                st.state,
             ]
-            for d in bay.deployments.list()
+            for st in bay.deployments.states()
         ]
         console.print(
             table(
-                "deployments", ["name", "model", "now", "max batch", "max wait ms", "runtime"], rows
+                "deployments",
+                ["name", "model", "now", "max batch", "max wait ms", "runtime", "state"],
+                rows,
+                wrap_last_only=True,
             )
         )
 
 
 def undeploy(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Endpoint name.")]
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove it even if alert rules watch it.")
+    ] = False,
 ) -> None:
-    """Remove a deployment."""
+    """Remove a deployment (refused while alert rules watch it, unless --force)."""
     with open_bay(ctx) as bay:
-        bay.deployments.delete(name)
+        rules = bay.deployments.delete(name, force=force)
         console_for(ctx).print(f"removed deployment {name}")
+        if rules:
+            console_for(ctx, stderr=True).print(
+                f"warning: alert rule {', '.join(rules)} "
+                f"{'watches' if len(rules) == 1 else 'watch'} a deployment that is gone",
+                soft_wrap=True,
+            )

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from modelbay.errors import NotFoundError, ValidationError
 from modelbay.monitor.predlog import logged
+from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.refs import check_name
@@ -91,14 +92,61 @@ def _rule(row: AlertRuleRow) -> AlertRule:
 
 
 class AlertRules:
-    """The rules in ``db``; ``known(name)`` raises unless a rule may watch ``name`` (the
-    monitor passes its name check: a rule on a typo would never fire)."""
+    """The rules in ``db``; every change (add, edit, delete) is written to the audit log.
+    ``known(name)`` raises unless a rule may watch ``name`` (the monitor passes its name
+    check: a rule on a typo would never fire)."""
 
-    def __init__(self, db: Database, *, known: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog | None = None,
+        *,
+        known: Callable[[str], None] | None = None,
+    ) -> None:
         self.db = db
+        self._audit = audit or AuditLog(db)
         self.known = known
 
     def put(
+        self,
+        name: str,
+        deployment: str,
+        metric: str,
+        op: str,
+        threshold: float,
+        *,
+        window_s: float = 3600.0,
+        for_s: float = 0.0,
+        webhook: str = "",
+        secret: str | None = None,
+    ) -> tuple[AlertRule, str]:
+        """Create or replace a rule; returns it and its webhook signing secret. Audited as
+        ``alert.put``, saying whether it was created or replaced (never the secret)."""
+        with self._audit.action("alert.put", name) as note:
+            existed = name in {r.name for r in self.list()}
+            rule, secret = self._put(
+                name,
+                deployment,
+                metric,
+                op,
+                threshold,
+                window_s=window_s,
+                for_s=for_s,
+                webhook=webhook,
+                secret=secret,
+            )
+            note["detail"] = (
+                f"{'replaced' if existed else 'created'}: {rule.deployment} {rule.metric} "
+                f"{rule.op} {rule.threshold:g}"
+            )
+        return rule, secret
+
+    def delete(self, name: str) -> None:
+        """Remove a rule (audited as ``alert.delete``)."""
+        with self._audit.action("alert.delete", name):
+            self._delete(name)
+
+    def _put(
         self,
         name: str,
         deployment: str,
@@ -136,7 +184,7 @@ class AlertRules:
             s.flush()
             return _rule(row), secret
 
-    def delete(self, name: str) -> None:
+    def _delete(self, name: str) -> None:
         with self.db.session() as s:
             row = s.get(AlertRuleRow, name)
             if row is None:

@@ -55,7 +55,7 @@ class Monitor:
     ) -> None:
         self.registry = registry
         self.flush_log = flush_log  # a server's: write its queued log before feedback looks
-        self.rules = AlertRules(registry.db, known=self.check_name)
+        self.rules = AlertRules(registry.db, registry.audit, known=self.check_name)
         self.on_drift = on_drift
         self.on_quality = on_quality
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from modelbay.errors import NotFoundError, ValidationError
+from modelbay.errors import ConflictError, ModelbayError, NotFoundError, ValidationError
 from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database, bump_generation
-from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment
+from modelbay.registry.records import DEFAULT_MAX_BATCH, Deployment, DeploymentState
 from modelbay.registry.refs import ModelRef, check_name
-from modelbay.registry.tables import DeploymentRow, utcnow
+from modelbay.registry.tables import AlertRuleRow, DeploymentRow, utcnow
+
+if TYPE_CHECKING:
+    from modelbay.registry.models import ModelCatalog
 
 __all__ = ["MAX_BATCH_LIMIT", "DeploymentCatalog"]
 
@@ -38,9 +41,12 @@ def check_batching(max_batch: int, max_wait_ms: float) -> None:
 
 
 class DeploymentCatalog:
-    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self, db: Database, audit: AuditLog | None = None, models: ModelCatalog | None = None
+    ) -> None:
         self._db = db
         self._audit = audit or AuditLog(db)
+        self._models = models  # when given, a deployment must resolve to a servable version
 
     def put(
         self,
@@ -68,6 +74,8 @@ class DeploymentCatalog:
         check_name(name, "deployment name")
         ModelRef.parse(model)
         check_batching(max_batch, max_wait_ms)
+        if self._models is not None:
+            self._models.servable(model)  # refuses what does not resolve, or is archived
         with self._db.session() as s:
             row = s.get(DeploymentRow, name)
             if row is None:
@@ -101,13 +109,44 @@ class DeploymentCatalog:
             row = s.get(DeploymentRow, name)
             return _record(row) if row else None
 
-    def delete(self, name: str) -> None:
-        with self._audit.action("undeploy", name), self._db.session() as s:
+    def delete(self, name: str, *, force: bool = False) -> list[str]:
+        """Remove a deployment. Refused while alert rules watch it, unless ``force`` (the
+        rules stay, and measure nothing until it is deployed again); returns those rules."""
+        with self._audit.action("undeploy", name) as note, self._db.session() as s:
             row = s.get(DeploymentRow, name)
             if row is None:
-                raise NotFoundError(f"deployment {name!r} does not exist")
+                names = sorted(s.scalars(select(DeploymentRow.name)))
+                raise NotFoundError(
+                    f"deployment {name!r} does not exist; deployments: {', '.join(names) or 'none'}"
+                )
+            rules = sorted(
+                s.scalars(select(AlertRuleRow.name).where(AlertRuleRow.deployment == name))
+            )
+            if rules and not force:
+                raise ConflictError(
+                    f"deployment {name!r} is watched by alert rule {', '.join(rules)}: delete "
+                    f"{'it' if len(rules) == 1 else 'them'} first (`modelbay alerts delete "
+                    f"{rules[0]}`) or force it (`--force`)"
+                )
             s.delete(row)
             bump_generation(s)
+            if rules:
+                note["detail"] = f"forced: alert rules {', '.join(rules)} watch nothing now"
+            return rules
+
+    def states(self) -> list[DeploymentState]:
+        """Every deployment with the version it serves now, or why it serves none (an
+        alias removed with force, a version archived or deleted): broken ones are listed,
+        never raised."""
+        if self._models is None:
+            raise ValidationError("deployment states need the registry's model catalog")
+        out = []
+        for d in self.list():
+            try:
+                out.append(DeploymentState(d, self._models.servable(d.model)))
+            except ModelbayError as exc:
+                out.append(DeploymentState(d, None, str(exc)))
+        return out
 
     def list(self) -> list[Deployment]:
         with self._db.session() as s:

@@ -30,11 +30,11 @@ class Registry:
         self._check_master_key(key)
         self._master_key = key
         self.store = ArtifactStore(LocalBlobStore(self.settings.artifacts_dir), Sealer(key))
-        self.datasets = DatasetCatalog(self.db, self.store)
         self.audit = AuditLog(self.db)
+        self.datasets = DatasetCatalog(self.db, self.store, self.audit)
         self.models = ModelCatalog(self.db, self.store, self.audit)
         self.runs = RunLog(self.db)
-        self.deployments = DeploymentCatalog(self.db, self.audit)
+        self.deployments = DeploymentCatalog(self.db, self.audit, self.models)
 
     def secret(self, purpose: bytes) -> bytes:
         """A key derived from the master key for one purpose (API key hashing, signing)."""

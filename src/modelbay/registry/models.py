@@ -18,17 +18,26 @@ from sqlalchemy.orm import Session, aliased
 from modelbay.artifacts.formats import get_format
 from modelbay.data.signature import Signature
 from modelbay.errors import ConflictError, NotFoundError, ValidationError
+from modelbay.registry import usage
 from modelbay.registry.audit import AuditLog
 from modelbay.registry.db import Database, bump_generation
 from modelbay.registry.exports import write_archive, write_export
+from modelbay.registry.lifecycle import VersionLifecycle
 from modelbay.registry.records import Artifact, Model, ModelVersion
 from modelbay.registry.refs import ModelRef, check_alias, check_name
 from modelbay.registry.store import ArtifactStore, PutResult
-from modelbay.registry.tables import AliasRow, ModelRow, VersionArtifactRow, VersionRow, utcnow
+from modelbay.registry.tables import (
+    AliasRow,
+    ArchivedVersionRow,
+    ModelRow,
+    VersionArtifactRow,
+    VersionRow,
+    utcnow,
+)
 
 __all__ = ["Draft", "ModelCatalog", "library_versions"]
 
-CHAMPION = "champion"
+CHAMPION = usage.CHAMPION
 _LIBRARIES = ("modelbay", "scikit-learn", "numpy", "pandas", "skops", "scipy")
 
 
@@ -103,6 +112,7 @@ def _version_record(
     model: str,
     aliases: tuple[str, ...],
     extras: list[VersionArtifactRow] | None = None,
+    archived: bool = False,
 ) -> ModelVersion:
     artifacts = {
         "model": Artifact("model", row.artifact_digest, row.artifact_format, row.artifact_size)
@@ -129,10 +139,14 @@ def _version_record(
         aliases=aliases,
         artifacts=artifacts,
         serving=dict(row.serving or {}),
+        archived=archived,
     )
 
 
-class ModelCatalog:
+class ModelCatalog(VersionLifecycle):
+    """Models, versions and aliases: registration, lookups, aliases, exports (archive and
+    delete come from :class:`VersionLifecycle`)."""
+
     def __init__(self, db: Database, store: ArtifactStore, audit: AuditLog | None = None) -> None:
         self._db = db
         self._store = store
@@ -182,9 +196,10 @@ class ModelCatalog:
                     current = s.scalar(
                         select(func.max(VersionRow.version)).where(VersionRow.model_id == model.id)
                     )
+                    model.top_version = max(current or 0, model.top_version or 0) + 1
                     row = VersionRow(
                         model_id=model.id,
-                        version=(current or 0) + 1,
+                        version=model.top_version,
                         task=draft.task,
                         flavor=draft.flavor,
                         algorithm=draft.algorithm,
@@ -236,15 +251,16 @@ class ModelCatalog:
             s.flush()
         return model
 
-    def _discard(self, digest: str) -> None:
+    def _discard(self, *digests: str) -> int:
+        """Delete those artifacts nothing refers to any more; returns how many went.
+
+        Run after the rows that referred to them are committed: a crash in between leaves
+        only blobs nothing refers to, which ``gc`` removes."""
         with self._db.session() as s:
-            used = s.scalar(
-                select(func.count())
-                .select_from(VersionRow)
-                .where(VersionRow.artifact_digest == digest)
-            )
-        if not used:
+            free = usage.unreferenced(s, digests)
+        for digest in free:
             self._store.delete(digest)
+        return len(free)
 
     # -- lookups --------------------------------------------------------------------------
     def _model_row(self, s: Session, name: str) -> ModelRow:
@@ -294,40 +310,68 @@ class ModelCatalog:
                     )
                 row = s.get(VersionRow, alias.version_id)
             else:
-                champion = None if r.alias == "latest" else s.get(AliasRow, (model.id, CHAMPION))
-                row = (
-                    s.get(VersionRow, champion.version_id)
-                    if champion
-                    else s.scalars(q.order_by(VersionRow.version.desc())).first()
-                )
+                row = usage.default_version(s, model.id, champion=r.alias != "latest")
                 if row is None:
-                    raise NotFoundError(f"model {r.name!r} has no versions yet")
+                    numbers = sorted(s.scalars(q.with_only_columns(VersionRow.version)))
+                    raise NotFoundError(
+                        f"every version of model {r.name!r} is archived "
+                        f"({', '.join(map(str, numbers))}): unarchive one or name it, "
+                        f"like '{r.name}:{numbers[-1]}'"
+                        if numbers
+                        else f"model {r.name!r} has no versions yet"
+                    )
             assert row is not None
             aliases = tuple(sorted(self._aliases_of(s, model.id).get(row.id, [])))
-            return _version_record(row, model.name, aliases, self._artifacts(s, row))
+            archived = s.get(ArchivedVersionRow, row.id) is not None
+            return _version_record(row, model.name, aliases, self._artifacts(s, row), archived)
+
+    def servable(self, ref: str | ModelRef) -> ModelVersion:
+        """:meth:`get`, refusing an archived version: what every serving path resolves."""
+        version = self.get(ref)
+        if version.archived:
+            raise NotFoundError(
+                f"{version.ref} is archived: it is kept for lineage and never served; "
+                f"unarchive it (`modelbay models unarchive {version.ref}`) or serve another"
+            )
+        return version
 
     def versions(self, name: str) -> list[ModelVersion]:
-        """Every version of ``name``, oldest first, in three statements however many there
-        are (the model, its aliases, its versions joined to their further artifacts)."""
+        """Every version of ``name``, oldest first (archived ones marked), in three
+        statements however many there are (the model, its aliases, its versions joined to
+        their further artifacts and archive marks)."""
         check_name(name)
         with self._db.session() as s:
             model = self._model_row(s, name)
             aliases = self._aliases_of(s, model.id)
             rows = s.execute(
-                select(VersionRow, VersionArtifactRow)
+                select(VersionRow, VersionArtifactRow, ArchivedVersionRow.version_id)
                 .outerjoin(VersionArtifactRow, VersionArtifactRow.version_id == VersionRow.id)
+                .outerjoin(ArchivedVersionRow, ArchivedVersionRow.version_id == VersionRow.id)
                 .where(VersionRow.model_id == model.id)
                 .order_by(VersionRow.version, VersionArtifactRow.role)
             )
-            versions: dict[int, tuple[VersionRow, list[VersionArtifactRow]]] = {}
-            for row, extra in rows:
-                _, extras = versions.setdefault(row.id, (row, []))
+            versions: dict[int, tuple[VersionRow, list[VersionArtifactRow], bool]] = {}
+            for row, extra, archived in rows:
+                _, extras, _ = versions.setdefault(row.id, (row, [], archived is not None))
                 if extra is not None:
                     extras.append(extra)
             return [
-                _version_record(r, name, tuple(sorted(aliases.get(r.id, []))), extras)
-                for r, extras in versions.values()
+                _version_record(r, name, tuple(sorted(aliases.get(r.id, []))), extras, archived)
+                for r, extras, archived in versions.values()
             ]
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """A model's aliases and the version number each points at, by alias."""
+        check_name(name)
+        with self._db.session() as s:
+            model = self._model_row(s, name)
+            found = s.execute(
+                select(AliasRow.name, VersionRow.version)
+                .join(VersionRow, VersionRow.id == AliasRow.version_id)
+                .where(AliasRow.model_id == model.id)
+                .order_by(AliasRow.name)
+            )
+            return {alias: number for alias, number in found}
 
     # -- aliases --------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
@@ -339,25 +383,51 @@ class ModelCatalog:
                 if isinstance(version, int) or str(version).isdigit()
                 else f"{name}{version}"
             )
+            if target.archived:
+                raise ConflictError(
+                    f"{target.ref} is archived and an alias never points at an archived "
+                    f"version: unarchive it first (`modelbay models unarchive {target.ref}`)"
+                )
             with self._db.session() as s:
                 model = self._model_row(s, name)
                 self._move_alias(s, model.id, alias, target.id)
             note["detail"] = f"version {target.version}"
         return self.get(f"{name}@{alias}")
 
-    def delete_alias(self, name: str, alias: str) -> None:
-        with self._audit.action("alias.delete", f"{name}@{alias}"):
-            self._delete_alias(name, alias)
+    def delete_alias(self, name: str, alias: str, *, force: bool = False) -> list[str]:
+        """Remove an alias. Refused while a deployment serves ``name@alias`` (it would answer
+        404 at once) unless ``force``; returns the deployments that the removal broke."""
+        with self._audit.action("alias.delete", f"{name}@{alias}") as note:
+            broken = self._delete_alias(name, alias, force)
+            if broken:
+                note["detail"] = f"forced: deployments {', '.join(broken)} have no target"
+        return broken
 
-    def _delete_alias(self, name: str, alias: str) -> None:
+    def _delete_alias(self, name: str, alias: str, force: bool) -> list[str]:
         check_alias(alias)
         with self._db.session() as s:
             model = self._model_row(s, name)
             row = s.get(AliasRow, (model.id, alias))
             if row is None:
-                raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+                names = sorted(self._aliases_of_names(s, model.id))
+                raise NotFoundError(
+                    f"model {name!r} has no alias {alias!r}; its aliases: {', '.join(names) or 'none'}"
+                )
+            followers = usage.alias_followers(s, name, alias)
+            if followers and not force:
+                raise ConflictError(
+                    f"alias {name}@{alias} is served by deployment {', '.join(followers)}: "
+                    f"move it to another version instead (`modelbay alias set {name} {alias} N`), "
+                    "undeploy first, or force it (`--force`; the deployments then answer 404 until the "
+                    "alias is set again)"
+                )
             s.delete(row)
             bump_generation(s)
+            return followers
+
+    @staticmethod
+    def _aliases_of_names(s: Session, model_id: int) -> list[str]:
+        return list(s.scalars(select(AliasRow.name).where(AliasRow.model_id == model_id)))
 
     @staticmethod
     def _move_alias(s: Session, model_id: int, alias: str, version_id: int) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "Artifact",
     "Dataset",
     "Deployment",
+    "DeploymentState",
     "Model",
     "ModelVersion",
     "TrainingRun",
@@ -36,6 +37,7 @@ class Dataset:
     source: str
     created_at: datetime
     artifact_digest: str = field(repr=False, default="")
+    names: tuple[str, ...] = ()  # every name this content carries (``name`` is one of them)
 
     @property
     def ref(self) -> str:
@@ -86,6 +88,7 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
     artifacts: dict[str, Artifact] = field(default_factory=dict, repr=False)
     serving: dict[str, Any] = field(default_factory=dict)  # runtime chosen and why
+    archived: bool = False  # kept for lineage and audit, never served
 
     @property
     def ref(self) -> str:
@@ -131,6 +134,7 @@ class ModelVersion:
                 for role, a in self.artifacts.items()
             },
             "created_at": self.created_at.isoformat() if self.created_at else None,
+            "archived": self.archived,
         }
 
 
@@ -189,3 +193,18 @@ def runtime_reason(version: ModelVersion) -> str:
     if reason:
         return str(reason)
     return "no ONNX graph was compiled for it (registered before modelbay recorded why)"
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """A deployment and what it serves now: ``version``, or ``problem`` when it is broken
+    (its alias was removed with force, its version archived or deleted)."""
+
+    deployment: Deployment
+    version: ModelVersion | None
+    problem: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``ok``, or ``broken: <why>``."""
+        return "ok" if self.problem is None else f"broken: {self.problem}"

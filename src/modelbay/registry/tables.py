@@ -31,8 +31,10 @@ __all__ = [
     "AlertRuleRow",
     "AliasRow",
     "ApiKeyRow",
+    "ArchivedVersionRow",
     "AuditRow",
     "Base",
+    "DatasetNameRow",
     "DatasetRow",
     "DeploymentRow",
     "DriftRow",
@@ -94,12 +96,26 @@ class DatasetRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class DatasetNameRow(Base):
+    """One name of a dataset. A dataset (one content fingerprint) carries every name it was
+    added under; a name may also be on several datasets (then it alone is ambiguous)."""
+
+    __tablename__ = "dataset_names"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ModelRow(Base):
     __tablename__ = "models"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the highest version number ever given: a deleted version's number is never reused
+    top_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class VersionRow(Base):
@@ -163,6 +179,18 @@ class GenerationRow(Base):
 @event.listens_for(VersionArtifactRow, "before_update")
 def _refuse_version_update(*_: Any) -> None:
     raise ConflictError("model versions are immutable: register a new version instead")
+
+
+class ArchivedVersionRow(Base):
+    """A version kept for lineage and audit, never served (versions themselves are immutable,
+    so the mark is a row of its own)."""
+
+    __tablename__ = "archived_versions"
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    archived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(160))
 
 
 class AliasRow(Base):

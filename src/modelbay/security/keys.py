@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -368,11 +368,17 @@ class KeyCatalog:
             row = self._find(s, ref)
             return _record(row, self._usage(s, [row.id]).get(row.id))
 
-    def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
+    def list(
+        self, *, include_revoked: bool = False, include_inactive: bool = False
+    ) -> list[ApiKey]:
+        """Active keys, oldest first; ``include_inactive`` (or its older name
+        ``include_revoked``) adds the revoked and the expired ones."""
         with self._db.session() as s:
             query = select(ApiKeyRow).order_by(ApiKeyRow.created_at)
-            if not include_revoked:
-                query = query.where(ApiKeyRow.revoked_at.is_(None))
+            if not (include_revoked or include_inactive):
+                query = query.where(ApiKeyRow.revoked_at.is_(None)).where(
+                    or_(ApiKeyRow.expires_at.is_(None), ApiKeyRow.expires_at > datetime.now(UTC))
+                )
             rows = list(s.scalars(query))
             usage = self._usage(s, [r.id for r in rows])
             return [_record(r, usage.get(r.id)) for r in rows]

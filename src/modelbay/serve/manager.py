@@ -158,7 +158,7 @@ class DeploymentManager:
         deployment = await asyncio.to_thread(self.resolve, name)
         model_name = deployment.model.split("@")[0].split(":")[0]
         ref = f"{model_name}:{version}" if version is not None else deployment.model
-        mv = await asyncio.to_thread(self.models.get, ref)
+        mv = await asyncio.to_thread(self.models.servable, ref)  # never an archived one
         return await self._build(name, deployment, mv, pinned=version is not None)
 
     async def _build(
@@ -232,7 +232,7 @@ class DeploymentManager:
                 continue
             try:
                 deployment = await asyncio.to_thread(self.resolve, served.name)
-                mv = await asyncio.to_thread(self.models.get, deployment.model)
+                mv = await asyncio.to_thread(self.models.servable, deployment.model)
             except ModelbayError:
                 self._served.pop(key, None)  # undeployed or deleted: the next request says so
                 await self._retire(served)
