@@ -29,7 +29,7 @@ unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "AccessError",
@@ -86,20 +86,29 @@ class NotFoundError(ModelbayError):
     """
 
     def __init__(
-        self, message: str, *, names: Sequence[str] = (), label: str = "", empty: str = ""
+        self,
+        message: str,
+        *,
+        names: Sequence[str] = (),
+        label: str = "",
+        empty: str = "",
+        groups: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(message)
-        self.names = tuple(names)
+        # several kinds of names ("deployments: ...; models: ..."): ``groups`` by label
+        self.groups = {k: tuple(v) for k, v in (groups or {label: names}).items()}
+        self.names = tuple(n for group in self.groups.values() for n in group)
         self.label = label
         self.empty = empty
 
     def shown(self, keep: Callable[[str], bool]) -> str:
         """The message listing only the names ``keep`` passes; with none left it reads as
         if there were none at all (``empty``), so hidden names are not even counted."""
-        listed = [n for n in self.names if keep(n)]
-        if not listed:
+        listed = {k: [n for n in v if keep(n)] for k, v in self.groups.items()}
+        if not any(listed.values()):
             return f"{self.args[0]}{self.empty}"
-        return f"{self.args[0]}; {self.label}: {', '.join(listed[:20])}"
+        parts = [f"{k}: {', '.join(v[:20]) or 'none'}" for k, v in listed.items()]
+        return f"{self.args[0]}; {'; '.join(parts)}"
 
     def __str__(self) -> str:
         return self.shown(lambda _: True)

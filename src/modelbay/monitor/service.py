@@ -73,10 +73,10 @@ class Monitor:
             if s.scalar(query.limit(1)) is not None:
                 return
         deployments = [d.name for d in registry.deployments.list()]
-        raise NotFoundError(
-            f"no deployment or model is named {name!r} (and nothing is logged under it); "
-            f"deployments: {', '.join(deployments) or 'none'}; "
-            f"models: {', '.join(models) or 'none (train one with `modelbay train`)'}"
+        raise NotFoundError(  # names kept apart: a face lists only those the caller may see
+            f"no deployment or model is named {name!r} (and nothing is logged under it)",
+            groups={"deployments": deployments, "models": models},
+            empty="; no deployment or model exists (train one with `modelbay train`)",
         )
 
     def feedback(self, items: list[dict[str, Any]]) -> FeedbackResult:

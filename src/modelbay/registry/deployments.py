@@ -117,7 +117,10 @@ class DeploymentCatalog:
             if row is None:
                 names = sorted(s.scalars(select(DeploymentRow.name)))
                 raise NotFoundError(
-                    f"deployment {name!r} does not exist; deployments: {', '.join(names) or 'none'}"
+                    f"deployment {name!r} does not exist",
+                    names=names,
+                    label="deployments",
+                    empty="; deployments: none",
                 )
             rules = sorted(
                 s.scalars(select(AlertRuleRow.name).where(AlertRuleRow.deployment == name))
