@@ -124,9 +124,9 @@ def test_models_archive_delete_and_undeploy(run, wine: None) -> None:
         assert list(bay.store.digests()) == []
 
 
-def test_alerts_delete_is_audited(run) -> None:
+def test_alerts_delete_is_audited(run, wine: None) -> None:
     with Bay(home=run.home) as bay:  # type: ignore[attr-defined]
-        bay.monitor.rules.put("slow", "d", "latency.p99_ms", ">", 50)
+        bay.monitor.rules.put("slow", "wine-prod", "latency.p99_ms", ">", 50)
     run("alerts", "delete", "slow")
     with Bay(home=run.home) as bay:  # type: ignore[attr-defined]
         assert [e.action for e in bay.audit.list(limit=2)] == ["alert.delete", "alert.put"]

@@ -235,7 +235,9 @@ def test_undeploy_refuses_while_alert_rules_watch_it(bay: Bay, skops_files: list
         bay.deployments.delete("wine-prod")
 
 
-def test_alert_rule_changes_are_audited(bay: Bay) -> None:
+def test_alert_rule_changes_are_audited(bay: Bay, skops_files: list[bytes]) -> None:
+    versions(bay, skops_files, n=1)
+    bay.deployments.put("d", "wine")  # a rule must watch something that exists
     bay.monitor.rules.put("slow", "d", "latency.p99_ms", ">", 50)
     bay.monitor.rules.put("slow", "d", "latency.p99_ms", ">", 80)
     bay.monitor.rules.delete("slow")
