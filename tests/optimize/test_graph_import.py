@@ -175,3 +175,58 @@ def test_a_classifier_answers_its_scores_and_the_label_of_their_argmax(client: T
     assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}]
     assert [o["name"] for o in meta["outputs"]] == ["scores", "predict"]
     assert meta["parameters"]["classes"] == "no,yes"
+
+
+def test_an_onnx_upload_over_http_takes_the_task_and_classes(client: TestClient) -> None:
+    r = client.post(
+        "/api/models/uploaded/versions?task=classification&classes=off,on",
+        content=graphs.two_classes(),
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["task"] == "classification" and r.json()["flavor"] == "onnx"
+    x = {"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0.0, 1.0]}
+    doc = infer(client, "uploaded", x, outputs=[{"name": "predict"}])
+    assert doc["outputs"][0]["data"] == ["on"]
+    broken = client.post("/api/models/broken/versions", content=graphs.broken())
+    assert broken.status_code == 422 and "does not run on made-up inputs" in broken.json()["error"]
+
+
+def test_an_imported_graph_is_not_optimized_but_told_why(sqlite_bay: Bay) -> None:
+    sqlite_bay.import_model(graphs.two_classes(), "two")
+    with pytest.raises(ValidationError, match="ONNX graph imported as it is"):
+        sqlite_bay.optimize("two", "quantize")
+
+
+def test_the_cli_imports_a_graph_and_shows_its_tensors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from modelbay.cli import build_cli
+
+    path = tmp_path / "two.onnx"
+    path.write_bytes(graphs.two_classes())
+
+    def run(*args: str) -> str:
+        home = ["--home", str(tmp_path / "home")]
+        result = CliRunner().invoke(build_cli(), [*home, *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    said = run(
+        "models",
+        "import",
+        str(path),
+        "--name",
+        "two",
+        "--task",
+        "classification",
+        "--classes",
+        "no, yes",
+    )
+    assert (
+        "registered two:1 (ONNX graph (unknown producer), classification); served by onnx" in said
+    )
+    shown = run("models", "show", "two")
+    assert "signature -> scores (classification)" in shown
+    assert "│ x      │ input  │ FP32     │ [-1, 2] │" in shown
+    assert "│ scores │ output │ FP32     │ [-1, 2] │" in shown
