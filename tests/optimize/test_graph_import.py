@@ -230,3 +230,11 @@ def test_the_cli_imports_a_graph_and_shows_its_tensors(tmp_path: Path) -> None:
     assert "signature -> scores (classification)" in shown
     assert "│ x      │ input  │ FP32     │ [-1, 2] │" in shown
     assert "│ scores │ output │ FP32     │ [-1, 2] │" in shown
+
+
+def test_an_imported_graph_exports_and_imports_back_equal(sqlite_bay: Bay, tmp_path: Path) -> None:
+    v = sqlite_bay.import_model(graphs.scaled_sum(), "sums", task="tensor")
+    folder = sqlite_bay.models.export(v.ref, tmp_path / "export")
+    back = sqlite_bay.import_model(folder, "sums-back")
+    assert (back.flavor, back.task, back.signature) == (v.flavor, v.task, v.signature)
+    assert back.artifact_digest == v.artifact_digest
