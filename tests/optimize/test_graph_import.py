@@ -86,6 +86,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     with Bay(home=home) as bay:
         bay.import_model(graphs.scaled_sum(), "sums")
         bay.import_model(graphs.masked_ids(), "ids")
+        bay.import_model(graphs.scaled_sum(), "sums-value", task="regression")
         bay.import_model(graphs.two_classes(), "two", task="classification", classes=["no", "yes"])
     with TestClient(create_app(Settings(home=home, auth=False))) as c:
         yield c
@@ -238,3 +239,12 @@ def test_an_imported_graph_exports_and_imports_back_equal(sqlite_bay: Bay, tmp_p
     back = sqlite_bay.import_model(folder, "sums-back")
     assert (back.flavor, back.task, back.signature) == (v.flavor, v.task, v.signature)
     assert back.artifact_digest == v.artifact_digest
+
+
+def test_a_regressor_answers_the_value_of_its_first_one_column_output(client: TestClient) -> None:
+    x = {"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]}
+    flip = {"name": "flip", "shape": [2, 1], "datatype": "BOOL", "data": [True, False]}
+    doc = infer(client, "sums-value", x, flip, outputs=[{"name": "predict"}])
+    assert doc["outputs"] == [
+        {"name": "predict", "shape": [2], "datatype": "FP64", "data": [-6.0, 15.0]}
+    ]
