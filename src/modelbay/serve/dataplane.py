@@ -8,7 +8,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -194,7 +194,8 @@ class DataPlane:
                 frame = signature.validate(rows)
             if isinstance(frame, np.ndarray) or not signature.novelty.active:
                 return frame, _NOTHING  # numbers only: nothing a model could not have seen
-            return frame, signature.novelty.count(frame)
+            # a frame: Feeds come only from a graph, whose signature has no columns to check
+            return frame, signature.novelty.count(cast(pd.DataFrame, frame))
 
         if validated:
             outputs, info = await served.batcher.submit(rows, proba=proba)
