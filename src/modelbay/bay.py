@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -374,14 +374,25 @@ class Bay(Registry):
         task: str | None = None,
         aliases: Iterable[str] = (),
         description: str = "",
+        classes: Sequence[Any] | None = None,
     ) -> ModelVersion:
-        """Register a model made elsewhere: a scikit-learn skops file (pickles are refused),
-        a Hugging Face / sentence-transformers directory (safetensors weights) with ``task``
-        ``embeddings`` (the default for a directory) or ``text-classification``, or a
-        folder or tar written by ``bay.models.export`` (under its own name by default)."""
+        """Register a model made elsewhere: a scikit-learn skops file (pickles are refused), an
+        ONNX file as it is (``task`` ``tensor``, ``classification`` with ``classes``, or
+        ``regression``), a Hugging Face / sentence-transformers directory (safetensors
+        weights) with ``task`` ``embeddings`` (the default for a directory) or
+        ``text-classification``, or a folder or tar written by ``bay.models.export`` (under
+        its own name by default)."""
         from modelbay.optimize.importer import import_model
 
-        return import_model(self, source, name, task=task, aliases=aliases, description=description)
+        return import_model(
+            self,
+            source,
+            name,
+            task=task,
+            aliases=aliases,
+            description=description,
+            classes=classes,
+        )
 
     # -- serving ------------------------------------------------------------------------------
     def serve(self, **options: Any) -> Server:

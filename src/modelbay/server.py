@@ -119,12 +119,27 @@ class Server:
         return self._given if self._given is not None else Registry(self.settings)
 
     def import_model(
-        self, data: bytes, name: str, *, aliases: tuple[str, ...] = (), description: str = ""
+        self,
+        data: bytes,
+        name: str,
+        *,
+        aliases: tuple[str, ...] = (),
+        description: str = "",
+        task: str | None = None,
+        classes: list[str] | None = None,
     ) -> ModelVersion:
-        """Register an uploaded skops file: the same import as ``Bay.import_model``."""
+        """Register an uploaded skops or ONNX file: the same import as ``Bay.import_model``."""
         from modelbay.optimize.importer import import_model
 
-        return import_model(self.registry, data, name, aliases=aliases, description=description)
+        return import_model(
+            self.registry,
+            data,
+            name,
+            aliases=aliases,
+            description=description,
+            task=task,
+            classes=classes,
+        )
 
     @cached_property
     def keys(self) -> KeyCatalog:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelbay.data.tensors import Feeds
 from modelbay.serve.batcher import Batcher
 from modelbay.serve.runtimes import Outputs
 
@@ -367,3 +368,35 @@ def test_a_call_in_a_model_thread_is_timed_there_not_with_the_hop_back() -> None
 
     loop_thread = run(main())
     assert call.threads[0] != loop_thread and call.threads[1] == loop_thread
+
+
+def test_feeds_that_cannot_merge_are_called_one_request_at_a_time() -> None:
+    """An imported graph's requests merge along the batch; where their other dynamic
+    dimensions differ (or the graph fixes its batch) the merge fails and each is called
+    alone, not the whole batch failed (the merge used to be outside the isolation)."""
+    seen: list[tuple[int, ...]] = []
+
+    def call(rows: Feeds, proba: bool) -> Outputs:
+        seq = rows.arrays["ids"]
+        seen.append(seq.shape)
+        return Outputs(seq.sum(axis=1))
+
+    def ids(rows: int, seq: int) -> Feeds:
+        return Feeds({"ids": np.ones((rows, seq), dtype=np.int64)}, rows)
+
+    async def main() -> None:
+        b = Batcher(call, max_batch=64, max_wait_ms=50).start()  # type: ignore[arg-type]
+        same = await asyncio.gather(b.submit(ids(2, 3)), b.submit(ids(1, 3)))
+        assert [o.predict.tolist() for o, _ in same] == [[3, 3], [3]]
+        assert seen == [(3, 3)]  # one merged call
+        seen.clear()
+        mixed = await asyncio.gather(b.submit(ids(2, 3)), b.submit(ids(1, 5)))
+        assert [o.predict.tolist() for o, _ in mixed] == [[3, 3], [5]]
+        assert seen == [(2, 3), (1, 5)]
+        seen.clear()
+        fixed = [Feeds({"ids": np.ones((1, 3), dtype=np.int64)}, 1, batched=False)] * 2
+        alone = await asyncio.gather(*(b.submit(f) for f in fixed))
+        assert [o.predict.tolist() for o, _ in alone] == [[3], [3]] and seen == [(1, 3), (1, 3)]
+        await b.close()
+
+    run(main())

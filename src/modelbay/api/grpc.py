@@ -148,6 +148,8 @@ def _tensor(t: pb.ModelInferRequest.InferInputTensor, raw: bytes | None) -> Tens
     elif t.datatype == "BYTES":
         items = _counted(t.contents.bytes_contents, count, where)
         data = np.asarray([v.decode("utf-8", errors="replace") for v in items], dtype=object)
+    elif t.datatype not in _CONTENTS:  # FP16 has no typed contents in the protocol
+        raise SchemaError(f"{where}: {t.datatype} data goes in raw_input_contents")
     else:
         values = _counted(getattr(t.contents, _CONTENTS[t.datatype]), count, where)
         data = np.asarray(values, dtype=DATATYPES[t.datatype])

@@ -147,13 +147,27 @@ def router(server: Server, max_upload: int) -> APIRouter:
         name: str,
         alias: Annotated[list[str] | None, Query(description="Aliases to point at it")] = None,
         description: str = "",
+        task: Annotated[
+            str | None,
+            Query(description="An ONNX file's: tensor (default), classification or regression"),
+        ] = None,
+        classes: Annotated[
+            str | None, Query(description="An ONNX classifier's labels, comma-separated")
+        ] = None,
     ) -> dict[str, Any]:
-        """Register a fitted scikit-learn model from a skops file (pickles are refused), or
-        the tar of an export (``GET /api/models/{name}/export``)."""
+        """Register a fitted scikit-learn model from a skops file (pickles are refused), an
+        ONNX graph as it is (its own tensors in and out), or the tar of an export
+        (``GET /api/models/{name}/export``)."""
         data = await read_body(request, max_upload)
+        labels = [c.strip() for c in classes.split(",")] if classes else None
         version = await asyncio.to_thread(
             lambda: server.import_model(
-                data, name, aliases=tuple(alias or ()), description=description
+                data,
+                name,
+                aliases=tuple(alias or ()),
+                description=description,
+                task=task,
+                classes=labels,
             )
         )
         return version.to_dict()

@@ -51,9 +51,9 @@ def import_model(
     path: Annotated[
         Path,
         typer.Argument(
-            help="A skops file of a fitted scikit-learn model, a Hugging Face / "
-            "sentence-transformers directory (safetensors weights), or a folder or tar "
-            "written by `modelbay models export`."
+            help="A skops file of a fitted scikit-learn model, an ONNX file (any inputs and "
+            "outputs: images, sequences), a Hugging Face / sentence-transformers directory "
+            "(safetensors weights), or a folder or tar written by `modelbay models export`."
         ),
     ],
     name: Annotated[
@@ -62,15 +62,27 @@ def import_model(
     ] = None,
     task: Annotated[
         str | None,
-        typer.Option(help="For a directory: embeddings (default) or text-classification."),
+        typer.Option(
+            help="For an ONNX file: tensor (default: outputs as they are), classification "
+            "(label = argmax of the first [n, k] float output) or regression. For a "
+            "directory: embeddings (default) or text-classification."
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            help="For an ONNX classifier: its labels, comma-separated, one per score column "
+            "(default 0 .. k-1)."
+        ),
     ] = None,
     alias: Annotated[list[str] | None, typer.Option(help="Aliases to point at it.")] = None,
     description: Annotated[str, typer.Option(help="A line about it.")] = "",
 ) -> None:
-    """Register a model made elsewhere (skops or safetensors only: pickles are refused)."""
+    """Register a model made elsewhere (skops, ONNX or safetensors: pickles are refused)."""
+    labels = [c.strip() for c in classes.split(",")] if classes else None
     with open_bay(ctx) as bay:
         version = bay.import_model(
-            path, name, task=task, aliases=alias or (), description=description
+            path, name, task=task, aliases=alias or (), description=description, classes=labels
         )
     console_for(ctx).print(
         f"registered {version.ref} ({version.algorithm}, {version.task}); "
@@ -141,6 +153,22 @@ def show(
                 markup=False,
             )
         out = v.signature.output
+        if v.signature.tensor_inputs:  # an imported graph: tensors, not columns
+            console.print(
+                table(
+                    f"signature -> {out.name} ({out.task})",
+                    ["tensor", "role", "datatype", "shape"],
+                    [
+                        [t.name, role, t.datatype, str(t.shape)]
+                        for role, specs in (
+                            ("input", v.signature.tensor_inputs),
+                            ("output", v.signature.tensor_outputs),
+                        )
+                        for t in specs
+                    ],
+                )
+            )
+            return
         console.print(
             table(
                 f"signature -> {out.name} ({out.task}"

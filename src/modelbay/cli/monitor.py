@@ -36,6 +36,9 @@ def drift(
     if as_json:
         print_json(found)
         return
+    if not found.get("applicable", True):  # an imported graph: no columns to compare
+        console_for(ctx).print(f"{name}: {found['reason']}", soft_wrap=True)
+        return
     rows = [
         [
             f["feature"],

@@ -2,6 +2,11 @@
 
 It sits in the data stage because every later stage needs it: training writes it,
 the registry stores it, serving validates requests with it (without training code).
+
+A table's signature is its columns (:class:`ColumnSpec`). A graph imported as it is (an
+ONNX file: images, sequences, several inputs) has tensors instead (:class:`TensorSpec`:
+a name, an Open Inference Protocol datatype and a shape with -1 for a dynamic
+dimension) and no columns; ``Signature.tensor_inputs`` tells the two apart.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import pandas as pd
 from modelbay.data.unseen import Novelty
 from modelbay.errors import SchemaError
 
-__all__ = ["ColumnSpec", "OutputSpec", "Signature"]
+__all__ = ["ColumnSpec", "OutputSpec", "Signature", "TensorSpec"]
 
 _NUMBER_TYPES = frozenset({float, int})  # what JSON numbers parse to (bool is its own type)
 _NUMERIC_DTYPES = {"float64", "float32", "int64", "int32", "int16", "int8", "uint8"}
@@ -41,10 +46,27 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor of a graph served as it is."""
+
+    name: str
+    datatype: str  # Open Inference Protocol: FP32, FP64, INT64, INT32, UINT8, BOOL, BYTES ...
+    shape: list[int]  # -1 for a dynamic dimension
+    symbols: list[str] = field(default_factory=list)  # the graph's names of dynamic dims ("" none)
+
+    def describe(self) -> str:
+        """``image FP32 [-1, 1, 8, 8]``: what error messages and ``models show`` print."""
+        return f"{self.name} {self.datatype} {self.shape}"
+
+
+@dataclass(frozen=True)
 class Signature:
     inputs: list[ColumnSpec]
     output: OutputSpec
     extra: dict[str, Any] = field(default_factory=dict)
+    # a graph served as it is: its tensors (then ``inputs`` is empty: it has no columns)
+    tensor_inputs: list[TensorSpec] = field(default_factory=list)
+    tensor_outputs: list[TensorSpec] = field(default_factory=list)
 
     @cached_property
     def names(self) -> list[str]:
@@ -52,18 +74,27 @@ class Signature:
         return [c.name for c in self.inputs]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "inputs": [asdict(c) for c in self.inputs],
             "output": asdict(self.output),
             "extra": self.extra,
         }
+        if self.tensor_inputs:  # tables keep the shape they always had
+            out["tensors"] = {
+                "inputs": [asdict(t) for t in self.tensor_inputs],
+                "outputs": [asdict(t) for t in self.tensor_outputs],
+            }
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Signature:
+        tensors = data.get("tensors") or {}
         return cls(
             inputs=[ColumnSpec(**c) for c in data["inputs"]],
             output=OutputSpec(**data["output"]),
             extra=data.get("extra", {}),
+            tensor_inputs=[TensorSpec(**t) for t in tensors.get("inputs", [])],
+            tensor_outputs=[TensorSpec(**t) for t in tensors.get("outputs", [])],
         )
 
     @cached_property
@@ -88,7 +119,15 @@ class Signature:
 
     @cached_property
     def all_numeric(self) -> bool:
-        return all(c.kind == "numeric" for c in self.inputs)
+        return not self.tensor_inputs and all(c.kind == "numeric" for c in self.inputs)
+
+    def not_tabular(self) -> SchemaError:
+        """The error for rows (records, a table) sent to a graph that takes tensors."""
+        return SchemaError(
+            "this model takes tensors, not rows of columns: send them to the v2 infer route "
+            "(/v2/models/<name>/infer, JSON or binary, or gRPC); its inputs: "
+            + ", ".join(t.describe() for t in self.tensor_inputs)
+        )
 
     def validate_block(self, block: np.ndarray) -> np.ndarray:
         """Check an ``[n, d]`` array of an all-numeric signature's columns, in order.
@@ -144,6 +183,8 @@ class Signature:
         columns, values of the wrong type, NaN where the model cannot take it, or inf.
         Numeric columns are checked as one float64 block (the hot path of serving).
         """
+        if self.tensor_inputs:
+            raise self.not_tabular()
         names = self.names
         df = _as_frame(rows, names)
         if df.shape[0] == 0:

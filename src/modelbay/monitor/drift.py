@@ -15,6 +15,10 @@ A feature is flagged when PSI >= 0.2 (the usual "significant shift"), or when it
 test gives p < 0.001 with PSI >= 0.1 (a smaller but certain shift). With fewer than
 ``MIN_ROWS`` rows the statistics are reported but no feature is flagged: PSI over ten
 bins is biased upwards on small samples.
+
+Drift per feature needs tabular columns and their training statistics: for a graph
+imported as it is (images, sequences: tensors, not columns) the answer says so
+(``applicable`` false and the ``reason``), with or without logged requests.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from modelbay.data.profile import timestamps
-from modelbay.errors import NotFoundError
+from modelbay.errors import ModelbayError, NotFoundError
 from modelbay.monitor.predlog import logged
 from modelbay.registry.db import Database
+from modelbay.registry.deployments import DeploymentCatalog
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.records import ModelVersion
 from modelbay.registry.tables import DriftRow
@@ -173,11 +178,16 @@ def measure_drift(
     with db.session() as s:
         found = logged(s, deployment, since, inputs=True, newest=max_requests)
     if not found:
+        graph = _graph_version(db, models, deployment)
+        if graph is not None:
+            return _not_applicable(deployment, graph, window_s, now)
         raise NotFoundError(
             f"no logged requests for {deployment!r} in the last {window_s:g} s: nothing to compare"
         )
     model, version = found[-1].model, found[-1].version  # the version serving most recently
     mv = models.get(f"{model}:{version}")
+    if mv.signature.tensor_inputs:
+        return _not_applicable(deployment, mv, window_s, now)
     names = mv.signature.names
     columns: dict[str, list[Any]] = {n: [] for n in names}
     predictions: list[Any] = []
@@ -207,6 +217,41 @@ def measure_drift(
         "rows": len(predictions),
         "drifted": [r.feature for r in results if r.drifted],
         "features": [r.to_dict() for r in results],
+        "applicable": True,
+    }
+
+
+def _graph_version(db: Database, models: ModelCatalog, deployment: str) -> ModelVersion | None:
+    """The imported graph ``deployment`` serves (a deployment's model, or the model of that
+    name), or None: with no logged requests, drift is still known not to apply to it."""
+    found = DeploymentCatalog(db).find(deployment)
+    try:
+        mv = models.get(found.model if found is not None else deployment)
+    except ModelbayError:
+        return None
+    return mv if mv.signature.tensor_inputs else None
+
+
+def _not_applicable(
+    deployment: str, mv: ModelVersion, window_s: float, now: datetime
+) -> dict[str, Any]:
+    inputs = ", ".join(t.describe() for t in mv.signature.tensor_inputs)
+    return {
+        "deployment": deployment,
+        "model": mv.model,
+        "version": mv.version,
+        "window_s": window_s,
+        "at": now.isoformat(),
+        "requests": 0,
+        "rows": 0,
+        "drifted": [],
+        "features": [],
+        "applicable": False,
+        "reason": (
+            f"drift per feature does not apply to {mv.ref}: it is an imported graph whose "
+            f"inputs are tensors ({inputs}), not tabular columns with training statistics; "
+            "its metrics, prediction log and live quality from feedback do apply"
+        ),
     }
 
 

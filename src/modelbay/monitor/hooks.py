@@ -6,6 +6,7 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 
 from modelbay.monitor.metrics import Child, Metrics
 from modelbay.monitor.predlog import LoggedRequest, PredictionLog
@@ -69,14 +70,17 @@ class ServingMonitor(PlaneHooks):
         if self.predlog is not None and prediction.rows is not None:
             rows, labels = prediction.rows, prediction.outputs.predict
             extra = prediction.outputs.extra
-            if labels.ndim == 2 and extra is not None:  # embeddings: log token counts, not vectors
-                labels = extra["tokens"]
+            if labels.ndim != 1:
+                if extra is not None and "tokens" in extra:
+                    labels = extra["tokens"]  # embeddings: log token counts, not vectors
+                else:  # an imported graph's tensor output: too large to log
+                    labels = np.full(len(labels), None, dtype=object)
             total = len(labels)
             keep = self._budget(total)
             if total > keep:  # every k-th row: a fair sample, still in step with feedback
                 k = math.ceil(total / keep)  # of this form, quality.aligned finds k again
                 # copies: a view would keep the whole request body and batch alive in the queue
-                rows = rows[::k].copy() if isinstance(rows, np.ndarray) else rows.iloc[::k]
+                rows = rows.iloc[::k] if isinstance(rows, pd.DataFrame) else rows[::k].copy()
                 labels = labels[::k].copy()
             self.predlog.record(
                 LoggedRequest(

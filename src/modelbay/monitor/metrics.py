@@ -333,7 +333,7 @@ class Metrics:
         model.observe(seconds)
         batch.observe(rows)
         batch_requests.observe(requests)
-        if task == "embeddings":  # vectors: no classes to count
+        if task in ("embeddings", "tensor"):  # vectors, a graph's tensors: no classes to count
             return
         if task == "regression":
             sample = labels[:: max(1, len(labels) // VALUE_SAMPLE)][:VALUE_SAMPLE]

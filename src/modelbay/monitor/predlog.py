@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from modelbay.data.tensors import Feeds
 from modelbay.monitor.metrics import Metrics
 from modelbay.registry.db import Database
 from modelbay.registry.tables import FeedbackRow, PredictionBatchRow
@@ -55,7 +56,9 @@ class LoggedRequest:
     version: int
     actor: str
     latency_s: float
-    rows: Any  # the validated rows: a float block or a DataFrame (logged as lists of values)
+    # the validated rows: a float block or a DataFrame (logged as lists of values); an
+    # imported graph's Feeds are not logged (an empty list a row: images are large)
+    rows: Any
     names: list[str]
     labels: np.ndarray
     total: int = 0  # rows in the request (0: as many as logged); more than logged when strided
@@ -289,7 +292,10 @@ def _inputs_of(entries: list[LoggedRequest]) -> tuple[bytes | None, str | None]:
             return np.ascontiguousarray(block, dtype="<f8").tobytes(), None
     values: list[list[Any]] = []
     for e in entries:
-        values += rows_of(e.rows, e.names)
+        if isinstance(e.rows, Feeds):  # an imported graph's tensors (images ...): not logged
+            values += [[] for _ in range(len(e.labels))]
+        else:
+            values += rows_of(e.rows, e.names)
     return None, orjson.dumps(values, default=str).decode()
 
 

@@ -184,7 +184,12 @@ def live_quality(
         versions[str(version)] = {
             "model": model,
             "rows": len(t),
-            "live": scores(mv.task, t, p) if t else {},
+            "live": scores(mv.task, t, p) if t and mv.task != "tensor" else {},
             "holdout": mv.metrics.get("holdout", {}),
         }
+        if mv.task == "tensor":  # an imported graph with no task: no label to compare
+            versions[str(version)]["note"] = (
+                f"{mv.ref} derives no label from its outputs: import it with "
+                "--task classification or --task regression to score feedback"
+            )
     return {"deployment": deployment, "window_s": window_s, "versions": versions}

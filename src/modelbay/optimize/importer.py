@@ -1,6 +1,8 @@
 """Bringing a model made elsewhere into the registry: checked, registered, compiled.
 
-Only skops files are taken. A pickle is refused before anything reads it, and a
+An ONNX graph is registered as it is, with its own tensors (``graph_import``); a
+transformer directory through ``text_import``. Of scikit-learn models only skops
+files are taken. A pickle is refused before anything reads it, and a
 skops file that holds types outside the reviewed trust list is refused with their
 names. The input signature comes from the estimator (``feature_names_in_``, else
 ``n_features_in_`` numeric columns ``x0..``); the version is compiled to ONNX with
@@ -10,7 +12,9 @@ the same parity gate as a trained one.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import io
+import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +67,23 @@ def import_model(
     task: str | None = None,
     aliases: Iterable[str] = (),
     description: str = "",
+    classes: Sequence[Any] | None = None,
 ) -> ModelVersion:
     """Register a model made elsewhere (the one import of every face): a scikit-learn skops
-    file or its bytes (pickles are refused), a Hugging Face / sentence-transformers
-    directory (safetensors weights) with ``task`` ``embeddings`` (the default for a
-    directory) or ``text-classification``, or a modelbay export (a folder or its tar,
-    registered under its own name unless ``name`` is given)."""
+    file or its bytes (pickles are refused), an ONNX file or its bytes with ``task``
+    ``tensor`` (the default), ``classification`` (labels: ``classes``, default 0..k-1) or
+    ``regression``, a Hugging Face / sentence-transformers directory (safetensors weights)
+    with ``task`` ``embeddings`` (the default for a directory) or ``text-classification``,
+    or a modelbay export (a folder or its tar, registered under its own name unless
+    ``name`` is given)."""
     from modelbay.optimize.export_import import import_export, is_export
 
     if is_export(source):
-        if task is not None:
-            raise ValidationError("--task is for transformer directories; an export says its own")
+        if task is not None or classes:
+            raise ValidationError(
+                "--task and --classes are for ONNX files and transformer directories; "
+                "an export says its own"
+            )
         return import_export(
             registry, source, name, aliases=aliases, description=description or None
         )
@@ -90,9 +100,24 @@ def import_model(
             aliases=aliases,
             description=description,
         )
-    if task is not None:
-        raise ValidationError("--task is for transformer directories; a skops file says its own")
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if not sniff_pickle(data) and not zipfile.is_zipfile(io.BytesIO(data)):
+        from modelbay.optimize.graph_import import import_onnx
+
+        return import_onnx(
+            registry,
+            data,
+            name,
+            task=task,
+            classes=classes,
+            aliases=aliases,
+            description=description,
+        )
+    if task is not None or classes:
+        raise ValidationError(
+            "--task and --classes are for ONNX files and transformer directories; "
+            "a skops file says its own"
+        )
     return import_sklearn(registry, data, name, aliases=aliases, description=description)
 
 

@@ -83,6 +83,11 @@ def optimize(
     aliases: Iterable[str] = (),
 ) -> OptimizeOutcome:
     version = registry.models.get(ref)
+    if version.flavor == "onnx":
+        raise ValidationError(
+            f"{version.ref} is an ONNX graph imported as it is: modelbay optimizes the "
+            "scikit-learn and transformer models it holds; optimize the graph before importing it"
+        )
     method = method or default_method(version)
     with registry.audit.action("optimize", version.ref) as note:
         idle = nothing_to_do(version, method)

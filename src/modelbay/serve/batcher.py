@@ -28,10 +28,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
+from modelbay.data.tensors import Feeds
 from modelbay.serve.runtimes import Outputs, Rows
 from modelbay.tasks import cancel
 
@@ -228,9 +230,11 @@ class Batcher:
     async def _execute(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         proba = any(i.proba for i in batch)
-        frame = batch[0].rows if len(batch) == 1 else _concat([i.rows for i in batch])
         started = time.perf_counter()
         try:
+            # inside the try: an imported graph's feeds may not merge (a fixed batch, other
+            # dynamic dimensions that differ), and then each request is called alone
+            frame = batch[0].rows if len(batch) == 1 else _concat([i.rows for i in batch])
             if self._inline(len(frame)):
                 outputs, model_s = self._timed(frame, proba)
             else:
@@ -263,6 +267,10 @@ def _fail(item: _Item, exc: BaseException) -> None:
 
 def _concat(parts: list[Rows]) -> Rows:
     if all(isinstance(p, np.ndarray) for p in parts):
-        return np.concatenate(parts)
-    frames = [p if isinstance(p, pd.DataFrame) else pd.DataFrame(p) for p in parts]
+        return np.concatenate(cast(list[np.ndarray], parts))
+    if isinstance(parts[0], Feeds):
+        return Feeds.concat(cast(list[Feeds], parts))  # one deployment: all feeds
+    frames = [
+        p if isinstance(p, pd.DataFrame) else pd.DataFrame(cast(np.ndarray, p)) for p in parts
+    ]
     return pd.concat(frames, ignore_index=True)

@@ -6,6 +6,10 @@ columns, shape ``[n]`` or ``[n, 1]``), or a single numeric tensor of shape
 Triton's scikit-learn clients send). Outputs are ``predict`` (labels, values or
 cluster ids) and, when asked, ``predict_proba`` (``[n, classes]``), the names
 MLServer's scikit-learn runtime uses.
+
+An imported ONNX graph takes its own input tensors, checked by ``data.tensors``, and
+answers with its own outputs by name (all of them unless some are asked for), plus
+``predict`` for a classifier or regressor (the label or value its task derives).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import orjson
 import pandas as pd
 
 from modelbay.data.signature import Signature
+from modelbay.data.tensors import Feeds, check_feeds
 from modelbay.errors import LimitExceeded, SchemaError
 from modelbay.serve.params import flag
 from modelbay.serve.runtimes import Outputs
@@ -30,6 +35,7 @@ __all__ = [
     "decode_request",
     "encode_response",
     "from_binary",
+    "graph_output_tensors",
     "output_tensors",
     "rows_from_tensors",
     "to_binary",
@@ -317,12 +323,16 @@ def _is_matrix(inputs: list[Tensor], names: list[str]) -> bool:
     return len(names) > 1 or inputs[0].name not in names
 
 
-def rows_from_tensors(inputs: list[Tensor], signature: Signature) -> np.ndarray | pd.DataFrame:
+def rows_from_tensors(
+    inputs: list[Tensor], signature: Signature
+) -> np.ndarray | pd.DataFrame | Feeds:
     """The rows the tensors carry, validated against the signature.
 
     An all-numeric signature gets one float64 ``[n, d]`` block (no DataFrame: the fast
-    path); other signatures get a DataFrame.
+    path); an imported graph gets its feeds; other signatures get a DataFrame.
     """
+    if signature.tensor_inputs:
+        return check_feeds(inputs, signature)
     names = signature.names
     numeric = signature.all_numeric
     if _is_matrix(inputs, names):
@@ -392,6 +402,33 @@ def output_tensors(
             )
         else:
             known = predict_name + (", predict_proba" if predict_name == "predict" else "")
+            raise _bad(f"unknown output {name!r}; outputs are: {known}")
+    return tensors
+
+
+def graph_output_tensors(
+    outputs: Outputs, requested: list[str], signature: Signature
+) -> list[Tensor]:
+    """An imported graph's response: the outputs asked for (default: every graph output, then
+    ``predict`` for a classifier or regressor), each of the datatype the graph declares."""
+    graph = outputs.extra or {}
+    specs = {t.name: t for t in signature.tensor_outputs}
+    derived = signature.output.task in ("classification", "regression") and "predict" not in specs
+    names = requested or [*specs, *(["predict"] if derived else [])]
+    tensors = []
+    for name in names:
+        if name in specs:
+            arr = graph[name]
+            datatype = specs[name].datatype
+            if datatype == "BYTES":
+                arr = arr.astype(object)
+            tensors.append(Tensor(name, list(arr.shape), datatype, arr))
+        elif name == "predict" and derived:
+            arr = outputs.predict
+            arr = arr.astype(object) if arr.dtype.kind in "US" else arr
+            tensors.append(Tensor(name, [len(arr)], _datatype(arr), arr))
+        else:
+            known = ", ".join([*specs, *(["predict"] if derived else [])])
             raise _bad(f"unknown output {name!r}; outputs are: {known}")
     return tensors
 

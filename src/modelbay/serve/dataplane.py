@@ -8,15 +8,22 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from modelbay.data.signature import Signature
 from modelbay.errors import LimitExceeded, SchemaError
 from modelbay.registry.records import ModelVersion
 from modelbay.serve.batcher import BatchInfo
-from modelbay.serve.codec import InferRequest, Tensor, output_tensors, rows_from_tensors
+from modelbay.serve.codec import (
+    InferRequest,
+    Tensor,
+    graph_output_tensors,
+    output_tensors,
+    rows_from_tensors,
+)
 from modelbay.serve.manager import DeploymentManager, Served
 from modelbay.serve.params import flag
 from modelbay.serve.runtimes import Outputs, Rows
@@ -107,16 +114,10 @@ class DataPlane:
         served = await self.manager.get(name, version)
         v = served.version
         out = v.signature.output
-        outputs: list[dict[str, Any]] = [
-            {"name": "predict", "datatype": _label_datatype(out.task, out.classes), "shape": [-1]}
-        ]
-        if out.task == "embeddings":
-            dim = int(v.signature.extra.get("dim", -1))
-            outputs = [{"name": "embedding", "datatype": "FP32", "shape": [-1, dim]}]
-        if out.task == "classification":
-            outputs.append(
-                {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(out.classes or [])]}
-            )
+        if v.signature.tensor_inputs:
+            inputs, outputs = _graph_metadata(v.signature)
+        else:
+            inputs, outputs = _table_metadata(v.signature)
         versions = [
             str(x.version) for x in await asyncio.to_thread(self.manager.models.versions, v.model)
         ]
@@ -124,10 +125,7 @@ class DataPlane:
             "name": name,
             "versions": versions,
             "platform": _PLATFORMS.get(served.runtime.name, served.runtime.name),
-            "inputs": [
-                {"name": c.name, "datatype": _KIND_DATATYPE.get(c.kind, "BYTES"), "shape": [-1]}
-                for c in v.signature.inputs
-            ],
+            "inputs": inputs,
             "outputs": outputs,
             "parameters": {
                 "model": v.ref,
@@ -176,7 +174,9 @@ class DataPlane:
         self, name: str, rows: Any, version: int | None, proba: bool, validated: bool = False
     ) -> Prediction:
         served = await self.manager.get(name, version)
-        if proba and served.version.task != "classification":
+        if proba and served.version.signature.tensor_inputs:
+            proba = False  # an imported graph answers its own outputs (asked for by name)
+        elif proba and served.version.task != "classification":
             raise SchemaError(
                 f"{served.version.ref} is {_a(served.version.task)} model; "
                 "probabilities come only from classifiers"
@@ -194,7 +194,8 @@ class DataPlane:
                 frame = signature.validate(rows)
             if isinstance(frame, np.ndarray) or not signature.novelty.active:
                 return frame, _NOTHING  # numbers only: nothing a model could not have seen
-            return frame, signature.novelty.count(frame)
+            # a frame: Feeds come only from a graph, whose signature has no columns to check
+            return frame, signature.novelty.count(cast(pd.DataFrame, frame))
 
         if validated:
             outputs, info = await served.batcher.submit(rows, proba=proba)
@@ -216,8 +217,12 @@ class DataPlane:
         result = await self.predict_frame(
             name, request.inputs, version=version, proba=proba, request_id=request.id
         )
-        predict_name = "embedding" if result.served.version.task == "embeddings" else "predict"
-        tensors = output_tensors(result.outputs, request.outputs, proba, predict_name)
+        signature = result.served.version.signature
+        if signature.tensor_inputs:
+            tensors = graph_output_tensors(result.outputs, request.outputs, signature)
+        else:
+            predict_name = "embedding" if result.served.version.task == "embeddings" else "predict"
+            tensors = output_tensors(result.outputs, request.outputs, proba, predict_name)
         answered: dict[str, Any] = {  # the request's come back (a client sees what was read)
             **params,  # and ours win
             "batch_size": result.batch.rows,
@@ -318,6 +323,47 @@ def _length(rows: Any) -> int:
     if isinstance(rows, pd.DataFrame):
         return len(rows)
     return len(rows) if isinstance(rows, list) else 1
+
+
+Metadata = list[dict[str, Any]]
+
+
+def _table_metadata(signature: Signature) -> tuple[Metadata, Metadata]:
+    """A table's v2 tensors: a column each in, ``predict`` (and probabilities) out."""
+    out = signature.output
+    outputs: Metadata = [
+        {"name": "predict", "datatype": _label_datatype(out.task, out.classes), "shape": [-1]}
+    ]
+    if out.task == "embeddings":
+        dim = int(signature.extra.get("dim", -1))
+        outputs = [{"name": "embedding", "datatype": "FP32", "shape": [-1, dim]}]
+    if out.task == "classification":
+        outputs.append(
+            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(out.classes or [])]}
+        )
+    inputs = [
+        {"name": c.name, "datatype": _KIND_DATATYPE.get(c.kind, "BYTES"), "shape": [-1]}
+        for c in signature.inputs
+    ]
+    return inputs, outputs
+
+
+def _graph_metadata(signature: Signature) -> tuple[Metadata, Metadata]:
+    """An imported graph's v2 tensors: its own, and ``predict`` when its task derives one."""
+    inputs = [
+        {"name": t.name, "datatype": t.datatype, "shape": t.shape} for t in signature.tensor_inputs
+    ]
+    outputs = [
+        {"name": t.name, "datatype": t.datatype, "shape": t.shape} for t in signature.tensor_outputs
+    ]
+    out = signature.output
+    if out.task in ("classification", "regression") and "predict" not in {
+        t.name for t in signature.tensor_outputs
+    }:
+        outputs.append(
+            {"name": "predict", "datatype": _label_datatype(out.task, out.classes), "shape": [-1]}
+        )
+    return inputs, outputs
 
 
 def _label_datatype(task: str, classes: list[Any] | None) -> str:

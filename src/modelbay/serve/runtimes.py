@@ -1,7 +1,8 @@
 """Runtimes: one small contract (load, warm up, predict, unload) over each way to run a model.
 
 ``SklearnRuntime`` runs the skops artifact; ``OnnxRuntime`` runs the compiled graph a
-version carries when it passed its parity check. :func:`runtime_for` picks, and the
+version carries when it passed its parity check; ``GraphRuntime`` runs an ONNX file
+imported as it is (its own tensors in and out). :func:`runtime_for` picks, and the
 choice is visible in the version's ``serving`` metadata.
 """
 
@@ -9,19 +10,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
 
 from modelbay.artifacts.inputs import model_input
-from modelbay.errors import ModelbayError, ValidationError
+from modelbay.data.tensors import Feeds, synthetic_feeds
+from modelbay.errors import ModelbayError, SchemaError, ValidationError
 from modelbay.registry.models import ModelCatalog
 from modelbay.registry.records import ModelVersion
 from modelbay.settings import usable_cpus
 
 __all__ = [
     "RUNTIMES",
+    "GraphRuntime",
     "OnnxRuntime",
     "Outputs",
     "Rows",
@@ -33,14 +36,17 @@ __all__ = [
 ]
 
 
-Rows = np.ndarray | pd.DataFrame  # a float64 block for all-numeric signatures, else a frame
+# a float64 block for all-numeric signatures, a graph's input arrays (Feeds), else a frame
+Table = np.ndarray | pd.DataFrame
+Rows = Table | Feeds
 
 
 @dataclass
 class Outputs:
     predict: np.ndarray  # labels, values or cluster ids, shape (n,); embeddings (n, dim)
     proba: np.ndarray | None = None  # (n, classes), in the signature's class order
-    extra: dict[str, np.ndarray] | None = None  # per-row facts, e.g. text models' tokens
+    # per-row facts, e.g. text models' tokens; an imported graph's outputs, by name
+    extra: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.predict.shape[0])
@@ -117,7 +123,8 @@ class SklearnRuntime(Runtime):
 
     def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
         self._check_loaded()
-        rows = model_input(self.model_, rows, self.version.signature.names)
+        # a table's rows (an imported graph's Feeds go to GraphRuntime): no check, a cast
+        rows = model_input(self.model_, cast(Table, rows), self.version.signature.names)
         labels = np.asarray(self.model_.predict(rows))
         probabilities = None
         if proba and self.version.task == "classification":
@@ -166,13 +173,78 @@ class OnnxRuntime(Runtime):
         if isinstance(rows, np.ndarray):
             x = rows.astype(np.float32, copy=False)
         else:
-            x = rows.to_numpy(dtype=np.float32)
+            x = cast(pd.DataFrame, rows).to_numpy(dtype=np.float32)
         wanted = [self.label_] + ([self.proba_] if proba and self.proba_ else [])
         result = self.session_.run(wanted, {"input": x})
         labels = np.asarray(result[0]).ravel()
         if self.version.task == "regression":
             labels = labels.astype(np.float64)
         return Outputs(labels, np.asarray(result[1], dtype=np.float64) if len(result) > 1 else None)
+
+    def unload(self) -> None:
+        self.session_ = None
+        super().unload()
+
+
+class GraphRuntime(Runtime):
+    """An ONNX graph imported as it is: its own inputs and outputs, of any rank and type.
+
+    The rows are :class:`Feeds` (checked by ``data.tensors``); every output comes back in
+    ``Outputs.extra`` by name. ``predict`` is what the version's task makes of the output
+    the signature names: a classifier's label is the argmax over that output's last axis
+    (logits or probabilities alike), mapped to the classes; a regressor's value is that
+    output, one per row; any other graph's ``predict`` is that output as it is.
+    """
+
+    name = "onnx"
+
+    def __init__(
+        self, version: ModelVersion, *, threads: int | None = None, cpus: int | None = None
+    ) -> None:
+        super().__init__(version, cpus=cpus)
+        self.threads = threads
+
+    def load(self, models: ModelCatalog) -> GraphRuntime:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads or max(1, self.cpus // 2)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        data = models.load_object(self.version)
+        self.session_ = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self.outputs_ = [o.name for o in self.session_.get_outputs()]
+        classes = self.version.signature.output.classes
+        self.classes_ = np.asarray(classes) if classes else None
+        self.loaded = True
+        return self
+
+    def warmup(self) -> None:
+        self.predict(synthetic_feeds(self.version.signature.tensor_inputs))
+
+    def predict(self, rows: Rows, *, proba: bool = False) -> Outputs:
+        self._check_loaded()
+        if not isinstance(rows, Feeds):
+            raise self.version.signature.not_tabular()
+        try:
+            results = self.session_.run(None, rows.arrays)
+        except Exception as exc:  # ONNX Runtime's own types: the graph refused these inputs
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise SchemaError(
+                f"the model could not run on these inputs ({type(exc).__name__}: {first})"
+            ) from exc
+        tensors = dict(zip(self.outputs_, (np.asarray(r) for r in results), strict=True))
+        return Outputs(self._predicted(tensors), None, tensors)
+
+    def _predicted(self, tensors: dict[str, np.ndarray]) -> np.ndarray:
+        out = self.version.signature.output
+        values = tensors[out.name]
+        if out.task == "classification":
+            index = np.argmax(values.reshape(len(values), -1), axis=1)
+            return self.classes_[index] if self.classes_ is not None else index
+        if out.task == "regression":
+            return values.reshape(len(values)).astype(np.float64)
+        return values
 
     def unload(self) -> None:
         self.session_ = None
@@ -262,6 +334,10 @@ def runtime_for(
                 "(its engine, torch or ONNX, is chosen by `modelbay optimize`)"
             )
         return TextRuntime(version, cpus=cpus)
+    if version.flavor == "onnx":  # an imported graph: nothing else can run it
+        if preferred not in (None, "onnx"):
+            raise ValidationError(f"{version.ref} is an imported ONNX graph; it runs on onnx")
+        return GraphRuntime(version, cpus=cpus)
     if preferred is not None and preferred not in RUNTIMES:
         raise ValidationError(f"runtime {preferred!r} is not one of: {', '.join(RUNTIMES)}")
     if preferred == "onnx" and "onnx" not in version.artifacts:
