@@ -30,10 +30,16 @@ quickstart: $(STAMP)
 	$(BIN)/modelbay quickstart
 
 ## Set up, then lint, type-check and run every test (SQLite and PostgreSQL).
-test: $(STAMP) check
+test: $(STAMP) check browser
 	MODELBAY_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 check: lint typecheck layers
+
+## Debian's headless Chromium, which tests/e2e/test_docs_browser.py drives (Playwright never
+## downloads a browser of its own here).
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

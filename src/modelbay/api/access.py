@@ -127,7 +127,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", PUBLIC),
     Route("GET", "/docs", PUBLIC),
     Route("GET", "/docs/oauth2-redirect", PUBLIC),
-    Route("GET", "/redoc", PUBLIC),
+    Route("GET", "/docs/static/{asset}", PUBLIC),  # the docs pages' scripts, served here
 )
 
 _STATIC = {(r.method, r.path): r for r in ROUTES if "{" not in r.path}

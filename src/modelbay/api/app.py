@@ -9,20 +9,29 @@ from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from modelbay.api import embeddings, errors, management, monitoring, v1, v2
 from modelbay.api.front import Front, Limits
 from modelbay.server import Server
 from modelbay.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["DOCS_ASSETS", "create_app"]
+
+# where /docs loads Swagger UI's script and styles from: this server, not a CDN, so the docs
+# work on a machine without internet (the files come with the fastapi-offline package)
+DOCS_ASSETS = "/docs/static"
 
 
 def create_app(server: Server | Settings | None = None) -> Front:
     """The HTTP face of ``server`` (or of a :class:`Server` over ``settings``): an ASGI app;
     ``.server`` is the core it adapts, ``.api`` the FastAPI app behind the front.
 
-    API keys are required unless the settings turn auth off (on loopback only). Nothing
+    API keys are required unless the settings turn auth off (on loopback only), except on
+    the health routes and the API's description (``/openapi.json``, ``/docs`` and its scripts
+    under ``/docs/static``): it names no model or key, and a client reads it to learn the API.
+    ``/docs`` needs no internet: its scripts are served here. There is no ``/redoc``: ReDoc
+    loads its logo from its vendor's site even when its script is local. Nothing
     starts until the app does (its lifespan starts the server, and gRPC beside it when
     ``grpc_port`` is set).
     """
@@ -50,7 +59,9 @@ def create_app(server: Server | Settings | None = None) -> Front:
         version = metadata.version("modelbay")
     except metadata.PackageNotFoundError:  # pragma: no cover
         version = "unknown"
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
+        redoc_url=None,
         title="modelbay",
         version=version,
         description="Open Inference Protocol v2 over REST, a convenience JSON route, "
