@@ -37,7 +37,9 @@ def build_cli() -> typer.Typer:
         ctx: typer.Context,
         home: Annotated[
             Path | None,
-            typer.Option(help="modelbay home (default: $MODELBAY_HOME or ~/.modelbay)."),
+            typer.Option(
+                metavar="DIR", help="modelbay home (default: $MODELBAY_HOME or ~/.modelbay)."
+            ),
         ] = None,
         version: Annotated[
             bool,
@@ -77,7 +79,8 @@ def build_cli() -> typer.Typer:
 
     @app.command()
     def keygen() -> None:
-        """Print a new random master key (for MODELBAY_MASTER_KEY)."""
+        """Print a new random 32-byte key, base64: a master key (MODELBAY_MASTER_KEY), or an
+        admin API key for a server to register on its first start (MODELBAY_ADMIN_KEY)."""
         from modelbay.registry.keys import generate_master_key
 
         typer.echo(generate_master_key())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from modelbay.bay import Bay
 from modelbay.settings import Settings
 
 __all__ = [
+    "TIME_FORMAT",
     "console_for",
     "fmt",
     "metric_line",
@@ -23,7 +25,10 @@ __all__ = [
     "print_json",
     "selection_line",
     "table",
+    "when",
 ]
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%SZ"  # every time a command prints: UTC, to the second
 
 
 def console_for(ctx: typer.Context, *, stderr: bool = False) -> Console:
@@ -53,6 +58,18 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def when(moment: datetime | str | None) -> str:
+    """A time as every table shows it (``TIME_FORMAT``, in UTC); ``-`` for none. Takes a
+    datetime (one without a zone is UTC, as the registry stores) or an ISO 8601 string."""
+    if moment is None or moment == "":
+        return "-"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def metric_line(metrics: dict[str, Any]) -> str:

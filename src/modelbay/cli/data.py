@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from modelbay.cli.common import console_for, open_bay, table
+from modelbay.cli.common import console_for, open_bay, table, when
 from modelbay.registry.records import Dataset
 
 app = typer.Typer(help="Add, list, inspect and delete datasets.", no_args_is_help=True)
@@ -18,7 +18,9 @@ app = typer.Typer(help="Add, list, inspect and delete datasets.", no_args_is_hel
 def add(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A .csv or .parquet file.")],
-    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Dataset name (default: the file name).")
+    ] = None,
 ) -> None:
     """Store a table once (by content fingerprint) and show its inferred schema."""
     console = console_for(ctx)
@@ -52,7 +54,7 @@ def list_(ctx: typer.Context) -> None:
                 d.fingerprint[:12],
                 d.n_rows,
                 d.n_columns,
-                d.created_at.strftime("%Y-%m-%d %H:%M"),
+                when(d.created_at),
             ]
             for d in bay.datasets.list()
         ]

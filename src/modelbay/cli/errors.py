@@ -8,6 +8,7 @@ import typer
 import typer.core
 from rich.console import Console
 
+from modelbay.cli.help import quiet_flags
 from modelbay.errors import (
     AccessError,
     ConfigError,
@@ -48,7 +49,14 @@ def exit_code(exc: ModelbayError) -> int:
 
 class ModelbayGroup(typer.core.TyperGroup):
     """Prints a modelbay error as one line on stderr and exits with its code; Ctrl-C exits
-    130 with one line, not a traceback."""
+    130 with one line, not a traceback.
+
+    The root group also tidies the help of the whole tree it holds (``quiet_flags``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        quiet_flags(self)
 
     def invoke(self, ctx: Any) -> Any:
         try:

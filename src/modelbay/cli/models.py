@@ -16,6 +16,7 @@ from modelbay.cli.common import (
     print_json,
     selection_line,
     table,
+    when,
 )
 
 models_app = typer.Typer(
@@ -38,7 +39,7 @@ def list_models(ctx: typer.Context) -> None:
                 m.name,
                 m.latest_version,
                 ", ".join(f"{a}->{v}" for a, v in sorted(m.aliases.items())),
-                m.created_at.strftime("%Y-%m-%d %H:%M"),
+                when(m.created_at),
             ]
             for m in bay.models.list()
         ]
@@ -58,25 +59,33 @@ def import_model(
     ],
     name: Annotated[
         str | None,
-        typer.Option(help="Model name to register it under (an export: its own by default)."),
+        typer.Option(
+            metavar="NAME",
+            help="Model name to register it under (an export: its own by default).",
+        ),
     ] = None,
     task: Annotated[
         str | None,
         typer.Option(
+            metavar="TASK",
             help="For an ONNX file: tensor (default: outputs as they are), classification "
             "(label = argmax of the first [n, k] float output) or regression. For a "
-            "directory: embeddings (default) or text-classification."
+            "directory: embeddings (default) or text-classification.",
         ),
     ] = None,
     classes: Annotated[
         str | None,
         typer.Option(
+            metavar="LABELS",
             help="For an ONNX classifier: its labels, comma-separated, one per score column "
-            "(default 0 .. k-1)."
+            "(default 0 .. k-1).",
         ),
     ] = None,
-    alias: Annotated[list[str] | None, typer.Option(help="Aliases to point at it.")] = None,
-    description: Annotated[str, typer.Option(help="A line about it.")] = "",
+    alias: Annotated[
+        list[str] | None,
+        typer.Option(metavar="ALIAS", help="An alias to point at it; repeat for more."),
+    ] = None,
+    description: Annotated[str, typer.Option(metavar="TEXT", help="A line about it.")] = "",
 ) -> None:
     """Register a model made elsewhere (skops, ONNX or safetensors: pickles are refused)."""
     labels = [c.strip() for c in classes.split(",")] if classes else None
@@ -97,7 +106,9 @@ def export_model(
     ref: Annotated[str, typer.Argument(help="name, name@alias or name:version")],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="A new (or empty) folder to write the export to."),
+        typer.Option(
+            "--output", "-o", metavar="DIR", help="A new (or empty) folder to write the export to."
+        ),
     ],
 ) -> None:
     """Write a version as plain files: skops, ONNX or the Hugging Face directory (never a
@@ -131,7 +142,7 @@ def show(
             f"{v.artifact_size} bytes) aliases: {', '.join(v.aliases) or '-'}"
             + (" [archived: kept for lineage, never served]" if v.archived else "")
         )
-        console.print(f"  created {v.created_at}  artifact sha256 {v.artifact_digest}")
+        console.print(f"  created {when(v.created_at)}  artifact sha256 {v.artifact_digest}")
         console.print(f"  cv: {metric_line(v.metrics.get('cv', {}))}")
         console.print(f"  holdout: {metric_line(v.metrics.get('holdout', {}))}")
         console.print(f"  params: {metric_line(v.params)}")
@@ -194,7 +205,7 @@ def versions(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model
                     "archived" if v.archived else "active",
                     metric_line(cv),
                     metric_line(v.metrics.get("holdout", {})),
-                    v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "-",
+                    when(v.created_at),
                 ]
             )
         console.print(
@@ -293,7 +304,9 @@ def unarchive(
 
 def runs(
     ctx: typer.Context,
-    model: Annotated[str | None, typer.Option(help="Only runs for this model.")] = None,
+    model: Annotated[
+        str | None, typer.Option(metavar="MODEL", help="Only runs for this model.")
+    ] = None,
 ) -> None:
     """List training runs and how they ended."""
     console = console_for(ctx)
@@ -307,7 +320,7 @@ def runs(
                 r.result.get("algorithm", "-"),
                 fmt(r.result.get("cv_score")),
                 len(r.trials),
-                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                when(r.started_at),
                 r.error[:60] or "-",
             ]
             for r in bay.runs.list(model_name=model)

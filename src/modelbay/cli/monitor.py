@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelbay.cli.common import console_for, fmt, open_bay, print_json, table
+from modelbay.cli.common import console_for, fmt, open_bay, print_json, table, when
 
 __all__ = ["alerts_app", "drift", "quality", "report"]
 
@@ -19,7 +19,7 @@ alerts_app = typer.Typer(
 
 @alerts_app.callback()
 def alerts_default(ctx: typer.Context) -> None:
-    """Alert rules and the events they fired; ``modelbay alerts`` alone lists the events."""
+    """Alert rules and the events they fired; `modelbay alerts` alone lists the events."""
     if ctx.invoked_subcommand is None:
         alerts_events(ctx, limit=50, rule=None, as_json=False)
 
@@ -27,8 +27,10 @@ def alerts_default(ctx: typer.Context) -> None:
 def drift(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Deployment (or model) name.")],
-    window: Annotated[str, typer.Option(help="How far back: 90, 30m, 1h, 7d.")] = "1h",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    window: Annotated[
+        str, typer.Option(metavar="WINDOW", help="How far back: 90, 30m, 1h, 7d.")
+    ] = "1h",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Drift of a deployment's inputs and predictions against its training data."""
     with open_bay(ctx) as bay:
@@ -84,7 +86,9 @@ def drift(
 def quality(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Deployment (or model) name.")],
-    window: Annotated[str, typer.Option(help="How far back: 90, 30m, 1h, 7d.")] = "1h",
+    window: Annotated[
+        str, typer.Option(metavar="WINDOW", help="How far back: 90, 30m, 1h, 7d.")
+    ] = "1h",
 ) -> None:
     """Live quality from feedback, per version, beside the offline holdout metrics."""
     with open_bay(ctx) as bay:
@@ -106,10 +110,12 @@ def quality(
 def report(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Deployment (or model) name.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
-        "report.html"
-    ),
-    window: Annotated[str, typer.Option(help="How far back: 90, 30m, 1h, 7d.")] = "24h",
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="HTML file to write.")
+    ] = Path("report.html"),
+    window: Annotated[
+        str, typer.Option(metavar="WINDOW", help="How far back: 90, 30m, 1h, 7d.")
+    ] = "24h",
 ) -> None:
     """Write a self-contained HTML report: traffic, latency, live quality, drift over time."""
     with open_bay(ctx) as bay:
@@ -120,7 +126,8 @@ def report(
 
 @alerts_app.command("list")
 def alerts_list(
-    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Rules and where each stands (ok, pending, firing)."""
     with open_bay(ctx) as bay:
@@ -154,15 +161,24 @@ def alerts_list(
 def alerts_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Rule name.")],
-    deployment: Annotated[str, typer.Option(help="Deployment (or model) it watches.")],
-    metric: Annotated[
-        str, typer.Option(help="drift.psi.max, drift.features, quality.accuracy, ...")
+    deployment: Annotated[
+        str, typer.Option(metavar="NAME", help="Deployment (or model) it watches.")
     ],
-    threshold: Annotated[float, typer.Option(help="The value to compare with.")],
-    op: Annotated[str, typer.Option(help="> >= < <=")] = ">",
-    window: Annotated[str, typer.Option(help="Window of the metric: 30m, 1h, ...")] = "1h",
-    for_: Annotated[str, typer.Option("--for", help="How long it must hold before firing.")] = "0",
-    webhook: Annotated[str, typer.Option(help="URL that receives firing/resolved events.")] = "",
+    metric: Annotated[
+        str,
+        typer.Option(metavar="METRIC", help="drift.psi.max, drift.features, quality.accuracy, ..."),
+    ],
+    threshold: Annotated[float, typer.Option(metavar="VALUE", help="The value to compare with.")],
+    op: Annotated[str, typer.Option(metavar="OP", help="> >= < <=")] = ">",
+    window: Annotated[
+        str, typer.Option(metavar="WINDOW", help="Window of the metric: 30m, 1h, ...")
+    ] = "1h",
+    for_: Annotated[
+        str, typer.Option("--for", metavar="DURATION", help="How long it must hold before firing.")
+    ] = "0",
+    webhook: Annotated[
+        str, typer.Option(metavar="URL", help="URL that receives firing/resolved events.")
+    ] = "",
 ) -> None:
     """Create or replace a rule; prints the webhook signing secret once."""
     from modelbay.monitor.service import parse_window
@@ -200,9 +216,9 @@ def alerts_delete(
 @alerts_app.command("events")
 def alerts_events(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
-    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many, newest first.")] = 50,
+    rule: Annotated[str | None, typer.Option(metavar="RULE", help="Only this rule.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Events: rules that fired or resolved, and whether their webhook got them."""
     with open_bay(ctx) as bay:
@@ -211,7 +227,15 @@ def alerts_events(
         print_json(list(events))
         return
     rows = [
-        [e["at"], e["rule"], e["state"], e["value"], e["delivered"], e["attempts"], e["detail"]]
+        [
+            when(e["at"]),
+            e["rule"],
+            e["state"],
+            e["value"],
+            e["delivered"],
+            e["attempts"],
+            e["detail"],
+        ]
         for e in events
     ]
     console_for(ctx).print(

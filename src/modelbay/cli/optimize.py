@@ -20,21 +20,32 @@ def optimize(
     method: Annotated[
         str | None,
         typer.Option(
+            metavar="METHOD",
             help="onnx, int8, int8-per-tensor, bf16 or prune (scikit-learn: onnx). "
-            "Default: the one that fits the model, int8 for a transformer, onnx for scikit-learn."
+            "Default: the one that fits the model, int8 for a transformer, onnx for scikit-learn.",
         ),
     ] = None,
     keep_layers: Annotated[
-        int | None, typer.Option(help="prune: encoder layers to keep (default two thirds).")
+        int | None,
+        typer.Option(metavar="N", help="prune: encoder layers to keep (default two thirds)."),
     ] = None,
     data: Annotated[
         str | None,
-        typer.Option(help="Held-out text to gate on: a dataset or .csv/.parquet file."),
+        typer.Option(
+            metavar="DATA", help="Held-out text to gate on: a dataset or .csv/.parquet file."
+        ),
     ] = None,
-    text: Annotated[str | None, typer.Option(help="The data's text column.")] = None,
-    target: Annotated[str | None, typer.Option(help="The data's label column.")] = None,
+    text: Annotated[
+        str | None, typer.Option(metavar="COLUMN", help="The data's text column.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(metavar="COLUMN", help="The data's label column.")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Register even if the gate fails.")] = False,
-    alias: Annotated[list[str] | None, typer.Option(help="Alias(es) for the new version.")] = None,
+    alias: Annotated[
+        list[str] | None,
+        typer.Option(metavar="ALIAS", help="An alias for the new version; repeat for more."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Make an optimised version, measured against the original; refused if it loses quality.

@@ -18,13 +18,23 @@ __all__ = ["predict"]
 def predict(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="name, name@alias or name:version")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="Rows to score (.csv or .parquet).")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write CSV here.")] = None,
+    input: Annotated[
+        Path,
+        typer.Option("--input", "-i", metavar="FILE", help="Rows to score (.csv or .parquet)."),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write CSV here.")
+    ] = None,
     proba: Annotated[bool, typer.Option(help="Add class probabilities (classifiers).")] = False,
-    format: Annotated[str, typer.Option(help="table|csv|json when printing.")] = "table",
-    url: Annotated[str | None, typer.Option(help="Ask a modelbay server instead.")] = None,
+    format: Annotated[
+        str, typer.Option(metavar="FORMAT", help="table|csv|json when printing.")
+    ] = "table",
+    url: Annotated[
+        str | None, typer.Option(metavar="URL", help="Ask a modelbay server instead.")
+    ] = None,
     key: Annotated[
-        str | None, typer.Option(help="API key for --url.", envvar="MODELBAY_API_KEY")
+        str | None,
+        typer.Option(metavar="KEY", help="API key for --url.", envvar="MODELBAY_API_KEY"),
     ] = None,
 ) -> None:
     """Predict with a registered version, in this process (or on a server with --url).

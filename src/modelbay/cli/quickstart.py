@@ -17,8 +17,12 @@ MODEL = "breast-cancer"
 
 def quickstart(
     ctx: typer.Context,
-    trials: Annotated[int, typer.Option(help="Search trials over all algorithms.")] = 25,
-    timeout: Annotated[float, typer.Option(help="Search time budget in seconds.")] = 90.0,
+    trials: Annotated[
+        int, typer.Option(metavar="N", help="Search trials over all algorithms.")
+    ] = 25,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Search time budget in seconds.")
+    ] = 90.0,
 ) -> None:
     """Add scikit-learn's breast cancer table, search several algorithms, register the best
     as champion, load it back and predict."""

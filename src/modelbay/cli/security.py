@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelbay.cli.common import console_for, fmt, open_bay, print_json, table
+from modelbay.cli.common import console_for, fmt, open_bay, print_json, table, when
 
 __all__ = ["audit", "keys_app"]
 
@@ -25,17 +25,32 @@ def _limits(rate: float | None, quota: int | None, period: str) -> str:
 @keys_app.command("create")
 def create(
     ctx: typer.Context,
-    name: Annotated[str, typer.Option(help="Who holds the key (ci, fraud-team).")],
+    name: Annotated[str, typer.Option(metavar="NAME", help="Who holds the key (ci, fraud-team).")],
     scopes: Annotated[
-        str, typer.Option(help="Comma-separated: predict, read, deploy, train, export, admin.")
+        str,
+        typer.Option(
+            metavar="SCOPES",
+            help="Comma-separated: predict, read, deploy, train, export, admin.",
+        ),
     ] = "predict",
     models: Annotated[
-        str | None, typer.Option(help="Comma-separated models the key may see (default: all).")
+        str | None,
+        typer.Option(
+            metavar="MODELS", help="Comma-separated models the key may see (default: all)."
+        ),
     ] = None,
-    rate: Annotated[str | None, typer.Option(help="Rate limit: 50/s, 600/min.")] = None,
-    burst: Annotated[int | None, typer.Option(help="Bucket size (default: 1 s of rate).")] = None,
-    quota: Annotated[str | None, typer.Option(help="Quota: 1000000/month, 5000/day.")] = None,
-    expires: Annotated[str | None, typer.Option(help="90d, 12h, or an ISO date.")] = None,
+    rate: Annotated[
+        str | None, typer.Option(metavar="RATE", help="Rate limit: 50/s, 600/min.")
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(metavar="N", help="Bucket size (default: 1 s of rate).")
+    ] = None,
+    quota: Annotated[
+        str | None, typer.Option(metavar="QUOTA", help="Quota: 1000000/month, 5000/day.")
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option(metavar="WHEN", help="90d, 12h, or an ISO date.")
+    ] = None,
 ) -> None:
     """Create a key and print it once: only a hash of it is kept."""
     with open_bay(ctx) as bay:
@@ -56,7 +71,7 @@ def list_keys(
     revoked: Annotated[
         bool, typer.Option("--all", help="Include revoked and expired keys, with their dates.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List keys (never the keys themselves), with their request counts."""
     with open_bay(ctx) as bay:
@@ -71,7 +86,7 @@ def list_keys(
             ",".join(k.scopes),
             ",".join(k.models) if k.models is not None else "*",
             _limits(k.rate, k.quota, k.quota_period),
-            k.expires_at.strftime("%Y-%m-%d %H:%M") if k.expires_at else None,
+            when(k.expires_at),
             "active" if k.active else ("revoked" if k.revoked_at else "expired"),
             sum(k.usage.values()),
             *(
@@ -114,10 +129,14 @@ def rotate(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id o
 
 def audit(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 50,
-    action: Annotated[str | None, typer.Option(help="Only this action (alias.set, ...).")] = None,
-    actor: Annotated[str | None, typer.Option(help="Only this key name or local user.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many entries, newest first.")] = 50,
+    action: Annotated[
+        str | None, typer.Option(metavar="ACTION", help="Only this action (alias.set, ...).")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Only this key name or local user.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """The audit log: who trained, registered, moved, deployed or changed keys, and how it ended."""
     with open_bay(ctx) as bay:
@@ -125,10 +144,7 @@ def audit(
     if as_json:
         print_json([e.to_dict() for e in found])
         return
-    rows = [
-        [e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target, e.outcome, fmt(e.detail)]
-        for e in found
-    ]
+    rows = [[when(e.at), e.actor, e.action, e.target, e.outcome, fmt(e.detail)] for e in found]
     console_for(ctx).print(
         table(
             "audit",

@@ -17,28 +17,37 @@ __all__ = ["deploy", "deployments", "serve", "undeploy"]
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port for HTTP.")] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port for HTTP.")] = 8000,
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Server processes [default: MODELBAY_WORKERS, else one per usable CPU, at most 8]."
+            metavar="N",
+            help="Server processes (default: MODELBAY_WORKERS, else one per usable CPU, at most 8).",
         ),
     ] = None,
     grpc_port: Annotated[
-        int, typer.Option(help="Also serve Open Inference Protocol gRPC on this port (extra grpc).")
+        int,
+        typer.Option(
+            metavar="PORT",
+            help="Also serve Open Inference Protocol gRPC on this port (extra grpc).",
+        ),
     ] = 0,
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Serve without API keys (loopback addresses only).")
     ] = False,
-    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
-    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="TLS certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="TLS private key (PEM).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve every model of the registry over HTTP (Open Inference Protocol v2, /v1, /api).
 
     API keys are required: the first start creates an admin key and prints it once
-    (or registers MODELBAY_ADMIN_KEY). ``--no-auth`` is refused unless the server
+    (or registers MODELBAY_ADMIN_KEY). --no-auth is refused unless the server
     binds to a loopback address.
     """
     # the one place the CLI reaches into the HTTP face: this command runs it
@@ -82,10 +91,18 @@ def serve(
 def deploy(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Endpoint name.")],
-    model: Annotated[str, typer.Option(help="Model reference: churn, churn@champion, churn:3.")],
-    max_batch: Annotated[int, typer.Option(help="Rows per merged model call.")] = DEFAULT_MAX_BATCH,
-    max_wait_ms: Annotated[float, typer.Option(help="Longest a request waits for others.")] = 2.0,
-    runtime: Annotated[str | None, typer.Option(help="Force onnx or sklearn.")] = None,
+    model: Annotated[
+        str, typer.Option(metavar="REF", help="Model reference: churn, churn@champion, churn:3.")
+    ],
+    max_batch: Annotated[
+        int, typer.Option(metavar="ROWS", help="Rows per merged model call.")
+    ] = DEFAULT_MAX_BATCH,
+    max_wait_ms: Annotated[
+        float, typer.Option(metavar="MS", help="Longest a request waits for others.")
+    ] = 2.0,
+    runtime: Annotated[
+        str | None, typer.Option(metavar="RUNTIME", help="Force onnx or sklearn.")
+    ] = None,
 ) -> None:
     """Create or edit a deployment; running servers switch to it without a restart."""
     console = console_for(ctx)

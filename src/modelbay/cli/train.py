@@ -127,58 +127,92 @@ def trials_table(console: Console, bay: Bay, version: ModelVersion, limit: int =
 def train(
     ctx: typer.Context,
     data: Annotated[str, typer.Argument(help="A dataset name/id, or a .csv/.parquet file to add.")],
-    target: Annotated[str | None, typer.Option(help="Target column (omit for clustering).")] = None,
-    name: Annotated[str | None, typer.Option(help="Model name (default: the dataset's).")] = None,
+    target: Annotated[
+        str | None, typer.Option(metavar="COLUMN", help="Target column (omit for clustering).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Model name (default: the dataset's).")
+    ] = None,
     algorithm: Annotated[
-        str, typer.Option(help="auto, one algorithm, pca+NAME, or a comma list.")
+        str,
+        typer.Option(metavar="ALGORITHM", help="auto, one algorithm, pca+NAME, or a comma list."),
     ] = "auto",
     task: Annotated[
-        str | None, typer.Option(help="classification, regression or clustering.")
+        str | None, typer.Option(metavar="TASK", help="classification, regression or clustering.")
     ] = None,
     trials: Annotated[
-        int | None, typer.Option(help="Search trials (default 20; 5 for a head on text).")
+        int | None,
+        typer.Option(metavar="N", help="Search trials (default 20; 5 for a head on text)."),
     ] = None,
-    timeout: Annotated[float | None, typer.Option(help="Search time budget in seconds.")] = None,
-    cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-    metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Search time budget in seconds.")
+    ] = None,
+    cv: Annotated[int, typer.Option(metavar="K", help="Cross-validation folds.")] = 5,
+    metric: Annotated[
+        str | None, typer.Option(metavar="METRIC", help="Metric to optimise.")
+    ] = None,
     test_size: Annotated[
-        float, typer.Option(help="Share of rows held out for the final score.")
+        float, typer.Option(metavar="SHARE", help="Share of rows held out for the final score.")
     ] = 0.2,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed.")] = 0,
     alias: Annotated[
-        list[str] | None, typer.Option(help="Alias(es) to point at the new version.")
+        list[str] | None,
+        typer.Option(
+            metavar="ALIAS", help="An alias to point at the new version; repeat for more."
+        ),
     ] = None,
     impute_numeric: Annotated[
-        str, typer.Option(help="mean|median|most_frequent|constant|iterative|drop")
+        str, typer.Option(metavar="HOW", help="mean|median|most_frequent|constant|iterative|drop")
     ] = "median",
     impute_categorical: Annotated[
-        str, typer.Option(help="most_frequent|constant|drop")
+        str, typer.Option(metavar="HOW", help="most_frequent|constant|drop")
     ] = "constant",
-    encode: Annotated[str, typer.Option(help="onehot|ordinal")] = "onehot",
-    scale: Annotated[str, typer.Option(help="auto|standard|minmax|robust|none")] = "auto",
-    normalize: Annotated[str, typer.Option(help="none|l1|l2 (row normalisation)")] = "none",
+    encode: Annotated[str, typer.Option(metavar="HOW", help="onehot|ordinal")] = "onehot",
+    scale: Annotated[
+        str, typer.Option(metavar="HOW", help="auto|standard|minmax|robust|none")
+    ] = "auto",
+    normalize: Annotated[
+        str, typer.Option(metavar="HOW", help="none|l1|l2 (row normalisation)")
+    ] = "none",
     keep_duplicates: Annotated[bool, typer.Option(help="Keep duplicate rows.")] = False,
-    drop_column: Annotated[list[str] | None, typer.Option(help="Column(s) to leave out.")] = None,
+    drop_column: Annotated[
+        list[str] | None,
+        typer.Option(metavar="COLUMN", help="A column to leave out; repeat for more."),
+    ] = None,
     keep_column: Annotated[
         list[str] | None,
         typer.Option(help="Column(s) to keep although they look like identifiers (customer_id)."),
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option(help="Fixed hyperparameter NAME=VALUE (one algorithm).")
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=VALUE", help="A fixed hyperparameter (one algorithm); repeat for more."
+        ),
     ] = None,
     encoder: Annotated[
         str | None,
-        typer.Option(help="Text: a registered transformer to build a text classifier on."),
+        typer.Option(
+            metavar="REF", help="Text: a registered transformer to build a text classifier on."
+        ),
     ] = None,
     finetune: Annotated[
         bool, typer.Option(help="Text: fine-tune the encoder (default: a head on embeddings).")
     ] = False,
-    text_column: Annotated[str | None, typer.Option(help="Text: the text column.")] = None,
-    epochs: Annotated[int, typer.Option(help="Text fine-tuning: epochs at most.")] = 3,
-    lr: Annotated[float, typer.Option(help="Text fine-tuning: learning rate.")] = 5e-5,
-    batch_size: Annotated[int, typer.Option(help="Text fine-tuning: batch size.")] = 16,
+    text_column: Annotated[
+        str | None, typer.Option(metavar="COLUMN", help="Text: the text column.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(metavar="N", help="Text fine-tuning: epochs at most.")] = 3,
+    lr: Annotated[
+        float, typer.Option(metavar="RATE", help="Text fine-tuning: learning rate.")
+    ] = 5e-5,
+    batch_size: Annotated[
+        int, typer.Option(metavar="N", help="Text fine-tuning: batch size.")
+    ] = 16,
     patience: Annotated[
-        int, typer.Option(help="Text fine-tuning: epochs without improvement before stopping.")
+        int,
+        typer.Option(
+            metavar="N", help="Text fine-tuning: epochs without improvement before stopping."
+        ),
     ] = 1,
 ) -> None:
     """Train a model on a dataset and register the result as a new version."""
