@@ -1,7 +1,19 @@
 """modelbay: self-hosted model as a service.
 
-The public surface is small: :class:`Bay` is the core API, :class:`Settings` its
-configuration, and the error family lives in :mod:`modelbay.errors`.
+Everything here is importable from ``modelbay`` itself:
+
+- :class:`Bay`: the core API over one modelbay home (datasets, training, the registry,
+  optimisation, serving, API keys, monitoring); ``help(modelbay.Bay)`` lists its parts.
+- :class:`Settings`: its configuration (``MODELBAY_*`` environment variables), read once.
+- :class:`Registry`: a home without training, what a server opens.
+- :class:`Client`: a thin HTTP client for a running ``modelbay serve``.
+- What a Bay hands back: :class:`Dataset`, :class:`Model`, :class:`ModelVersion`,
+  :class:`TrainingRun`, :class:`ModelRef` (a checked ``name``, ``name@alias`` or
+  ``name:3``) and :class:`Predictor` (a loaded version, from ``Bay.load``).
+- :class:`Preprocessing` (``Bay.train(preprocessing=...)``) and :class:`Progress` (what
+  ``on_progress`` receives), loaded on first use: they import the training code.
+- The errors: :class:`ModelbayError` and the family below it, each importable here too;
+  :mod:`modelbay.errors` draws the tree.
 """
 
 import importlib

@@ -34,10 +34,34 @@ DataArg = Dataset | pd.DataFrame | str | Path | int
 class Bay(Registry):
     """A modelbay home with training: the core API behind every face.
 
-    >>> bay = Bay(home="/tmp/bay")            # or Bay(Settings(...)), or Bay() for ~/.modelbay
-    >>> ds = bay.datasets.add("churn.csv")
-    >>> version = bay.train(ds, target="churned")
-    >>> bay.load("churn-model@champion").predict(rows)
+    ``Bay()`` opens ``$MODELBAY_HOME`` (else ``~/.modelbay``), ``Bay(home=DIR)`` another
+    folder, ``Bay(Settings(...))`` any configuration. Close it, or use it in a ``with``.
+
+    Attributes:
+        settings: the :class:`~modelbay.Settings` it was opened with.
+        datasets: stored tables (``add``, ``get``, ``list``, ``load``).
+        models: the registry of models, versions and aliases (``get``, ``list``,
+            ``versions``, ``set_alias``, ``delete_alias``).
+        deployments: named endpoints over model references (``put``, ``get``, ``list``,
+            ``delete``).
+        runs: training runs, with their trials and results (``get``, ``list``).
+        audit: who trained, registered, moved, deployed or changed keys (``list``).
+        keys: API keys for servers (``create``, ``list``, ``get``, ``revoke``, ``rotate``).
+        monitor: live quality, drift, alert rules and reports over the prediction log
+            (``feedback``, ``quality``, ``drift``, ``rules``, ``report``).
+        db: the registry's database (SQLite by default, PostgreSQL by URL).
+        store: the sealed artifact store (compressed, encrypted, checked on every read).
+
+    Example::
+
+        import pandas as pd
+        from modelbay import Bay
+
+        with Bay() as bay:
+            ds = bay.datasets.add("churn.csv")  # stored once, by content; named "churn"
+            version = bay.train(ds, target="churned", trials=5)  # churn:1, its champion
+            rows = pd.read_csv("churn.csv").drop(columns="churned").head()
+            print(version.ref, bay.load("churn@champion").predict(rows))
     """
 
     _keys: KeyCatalog | None = None
@@ -83,6 +107,29 @@ class Bay(Registry):
 
         A model's first version also becomes its ``champion``; later versions move
         only the aliases named in ``aliases``.
+
+        Args:
+            data: a :class:`~modelbay.Dataset`, a DataFrame or a .csv/.parquet path (added
+                first), or a stored dataset's name or id.
+            target: the column to predict; None to cluster.
+            name: the model's name (default: the dataset's).
+            algorithm: ``auto`` (compare them all), one name, ``pca+NAME``, or a comma list.
+            task: classification, regression or clustering (default: from the target).
+            trials: search trials (Optuna TPE).
+            timeout: the search's time budget in seconds, if any.
+            cv: cross-validation folds for each trial.
+            metric: the metric to optimise (default: macro F1, RMSE or silhouette).
+            test_size: the share of rows held out and scored once at the end.
+            seed: the random seed of splits and search.
+            preprocessing: a :class:`~modelbay.Preprocessing` or a dict of its fields.
+            features: the columns to learn from (default: all but the target and the
+                dropped ones).
+            params: fixed hyperparameters (with one algorithm).
+            aliases: aliases to point at the new version.
+            parent: a model reference recorded as this version's parent.
+            description: a line about the version.
+            on_progress: called with a :class:`~modelbay.Progress` as the search and the
+                final fit go on.
         """
         from modelbay.data.preprocess import Preprocessing
         from modelbay.train.trainer import TrainSpec
