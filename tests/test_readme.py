@@ -111,7 +111,8 @@ def test_the_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with Bay() as bay:
         [live] = bay.monitor.quality("wine", "24h")["versions"].values()
         assert live["rows"] == 2  # the feedback reached the two rows it names
-        assert bay.monitor.drift("wine", "1h", store=False)["rows"] >= 100
+        # every 2nd row of the 178-row request (at most 100 a request), and 4 sent by hand
+        assert bay.monitor.drift("wine", "1h", store=False)["rows"] >= 89 + 4
         assert [r.name for r in bay.monitor.rules.list()] == ["drifting"]
     assert (tmp_path / "wine.html").stat().st_size > 1000
 
@@ -132,7 +133,7 @@ def test_your_own_table_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monk
         shell.replace("8000", str(free_port())), tmp_path, 840, cwd=tmp_path, env=env
     )
     assert status == 0, out + err
-    assert '"predictions":["' in err and '"probabilities":[[' in err  # the answer, shown
+    assert '"predictions":["' in out and '"probabilities":[[' in out  # the answer, shown
     from modelbay import Bay
 
     with Bay(home=tmp_path / "home") as bay:
