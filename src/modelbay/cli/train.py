@@ -181,7 +181,11 @@ def train(
     ] = None,
     keep_column: Annotated[
         list[str] | None,
-        typer.Option(help="Column(s) to keep although they look like identifiers (customer_id)."),
+        typer.Option(
+            metavar="COLUMN",
+            help="A column to keep although it looks like an identifier (customer_id); "
+            "repeat for more.",
+        ),
     ] = None,
     param: Annotated[
         list[str] | None,
