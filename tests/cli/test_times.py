@@ -38,6 +38,7 @@ def test_every_table_prints_times_in_the_one_format(tmp_path: Path, iris: pd.Dat
         ["versions", "iris"],
         ["runs"],
         ["keys", "list"],
+        ["keys", "list", "--all"],
         ["audit"],
     ]
     for args in commands:

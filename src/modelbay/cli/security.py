@@ -91,8 +91,8 @@ def list_keys(
             sum(k.usage.values()),
             *(
                 [
-                    k.created_at.strftime("%Y-%m-%d %H:%M"),
-                    k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else None,
+                    when(k.created_at),
+                    when(k.revoked_at),
                 ]
                 if revoked
                 else []
