@@ -212,9 +212,8 @@ def test_feedback_gives_live_accuracy_and_drift_does_not_apply(served: Served) -
         {"request_id": a["id"], "truth": d.y_test[i : i + 20].tolist()}
         for i, a in zip(range(0, n, 20), answers, strict=True)
     ]
-    assert httpx.post(f"{served.url}/v1/feedback", json={"feedback": feedback}).json() == {
-        "stored": 3
-    }
+    stored = httpx.post(f"{served.url}/v1/feedback", json={"feedback": feedback}).json()
+    assert stored == {"stored": 3, "matched": 3, "unmatched": []}
 
     def live() -> dict[str, float] | None:
         found = httpx.get(f"{served.url}/api/monitor/digits/quality?window=1h").json()

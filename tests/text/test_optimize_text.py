@@ -69,7 +69,7 @@ def test_scikit_learn_versions_export_to_onnx_with_parity(
 ) -> None:
     v = sqlite_bay.train(iris, "species", algorithm="logistic_regression", trials=1, cv=2)
     out = sqlite_bay.optimize(v.ref, "onnx")  # compiled at registration: nothing to do
-    assert out.noop and not out.registered and _count(sqlite_bay, "iris") == 1
+    assert out.noop and not out.registered and _count(sqlite_bay, v.model) == 1
     with pytest.raises(ValidationError, match="scikit-learn versions take the onnx method"):
         sqlite_bay.optimize(v.ref, "int8")
 

@@ -122,23 +122,22 @@ class AlertRules:
     ) -> tuple[AlertRule, str]:
         """Create or replace a rule; returns it and its webhook signing secret. Audited as
         ``alert.put``, saying whether it was created or replaced (never the secret)."""
-        with self._audit.action("alert.put", name) as note:
-            existed = name in {r.name for r in self.list()}
-            rule, secret = self._put(
-                name,
-                deployment,
-                metric,
-                op,
-                threshold,
-                window_s=window_s,
-                for_s=for_s,
-                webhook=webhook,
-                secret=secret,
-            )
-            note["detail"] = (
-                f"{'replaced' if existed else 'created'}: {rule.deployment} {rule.metric} "
-                f"{rule.op} {rule.threshold:g}"
-            )
+        with self._audit.action("alert.put", name) as note:  # a refused rule is audited too
+            self._check(name, deployment, metric, op, window_s, for_s, webhook)
+            secret = secret or secrets.token_urlsafe(24)
+            with self.db.session() as s:
+                row = s.get(AlertRuleRow, name)
+                done = "created" if row is None else "replaced"
+                note["detail"] = f"{done}: {deployment} {metric} {op} {threshold:g}"
+                if row is None:
+                    row = AlertRuleRow(name=name)
+                    s.add(row)
+                row.deployment, row.metric, row.op = deployment, metric, op
+                row.threshold, row.window_s, row.for_s = threshold, window_s, for_s
+                row.webhook, row.secret = webhook, secret
+                row.state, row.since, row.value = "ok", None, None
+                s.flush()
+                rule = _rule(row)
         return rule, secret
 
     def delete(self, name: str) -> None:
@@ -146,20 +145,16 @@ class AlertRules:
         with self._audit.action("alert.delete", name):
             self._delete(name)
 
-    def _put(
+    def _check(
         self,
         name: str,
         deployment: str,
         metric: str,
         op: str,
-        threshold: float,
-        *,
-        window_s: float = 3600.0,
-        for_s: float = 0.0,
-        webhook: str = "",
-        secret: str | None = None,
-    ) -> tuple[AlertRule, str]:
-        """Create or replace a rule; returns it and its webhook signing secret."""
+        window_s: float,
+        for_s: float,
+        webhook: str,
+    ) -> None:
         check_name(name, "rule name")
         check_name(deployment, "deployment name")
         if metric not in METRICS:
@@ -172,17 +167,6 @@ class AlertRules:
             raise ValidationError("the webhook must be an http:// or https:// URL")
         if self.known is not None:
             self.known(deployment)
-        secret = secret or secrets.token_urlsafe(24)
-        with self.db.session() as s:
-            row = s.get(AlertRuleRow, name)
-            if row is None:
-                row = AlertRuleRow(name=name)
-                s.add(row)
-            row.deployment, row.metric, row.op, row.threshold = deployment, metric, op, threshold
-            row.window_s, row.for_s, row.webhook, row.secret = window_s, for_s, webhook, secret
-            row.state, row.since, row.value = "ok", None, None
-            s.flush()
-            return _rule(row), secret
 
     def _delete(self, name: str) -> None:
         with self.db.session() as s:

@@ -21,7 +21,6 @@ What ``predict`` means is the ``task`` the importer names, since a graph does no
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,7 +30,7 @@ from modelbay.data.signature import OutputSpec, Signature, TensorSpec
 from modelbay.data.tensors import ORT_TYPES, synthetic_feeds
 from modelbay.errors import ValidationError
 from modelbay.registry.home import Registry
-from modelbay.registry.records import ModelVersion
+from modelbay.registry.records import ModelVersion, file_lineage
 
 __all__ = ["GRAPH_TASKS", "graph_signature", "import_onnx"]
 
@@ -59,10 +58,7 @@ def import_onnx(
             draft.signature = signature
             draft.description = description
             draft.aliases = list(aliases)
-            draft.lineage = {
-                "imported": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
-                "parent": None,
-            }
+            draft.lineage = file_lineage(data)
             draft.save_bytes(data, "onnx")
             draft.serving = report
         assert draft.version is not None

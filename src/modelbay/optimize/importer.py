@@ -11,7 +11,6 @@ the same parity gate as a trained one.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -28,7 +27,7 @@ from modelbay.data.signature import ColumnSpec, OutputSpec, Signature
 from modelbay.errors import UnsafeArtifactError, ValidationError
 from modelbay.optimize.onnx import compile_sklearn
 from modelbay.registry.home import Registry
-from modelbay.registry.records import ModelVersion
+from modelbay.registry.records import ModelVersion, file_lineage
 
 __all__ = ["import_model", "import_sklearn"]
 
@@ -169,10 +168,7 @@ def _import(
         draft.signature = signature
         draft.description = description
         draft.aliases = list(aliases)
-        draft.lineage = {
-            "imported": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
-            "parent": None,
-        }
+        draft.lineage = file_lineage(data)
         draft.save_bytes(data, "skops")
         compiled = compile_sklearn(model, signature, sample)
         if compiled.onnx is not None:

@@ -27,18 +27,25 @@ __all__ = ["ACTIONS", "AuditEntry", "AuditLog", "actor", "current_actor"]
 # the actions the core records (a test keeps this list in step with the code); denied calls
 # are recorded under their route ("POST /api/keys") or gRPC method ("grpc ModelInfer")
 ACTIONS = (
+    "alert.delete",
+    "alert.put",
     "alias.delete",
     "alias.set",
+    "dataset.delete",
     "deploy",
     "export",
     "import",
     "key.create",
     "key.revoke",
     "key.rotate",
+    "model.delete",
     "optimize",
     "register",
     "train",
     "undeploy",
+    "version.archive",
+    "version.delete",
+    "version.unarchive",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -208,3 +209,11 @@ class DeploymentState:
     def state(self) -> str:
         """``ok``, or ``broken: <why>``."""
         return "ok" if self.problem is None else f"broken: {self.problem}"
+
+
+def file_lineage(data: bytes) -> dict[str, Any]:
+    """The lineage of a version imported from a file: what it was, by digest and size."""
+    return {
+        "imported": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
+        "parent": None,
+    }

@@ -136,10 +136,8 @@ class SklearnRuntime(Runtime):
         super().unload()
 
 
-class OnnxRuntime(Runtime):
-    """ONNX Runtime on the compiled graph: one float32 tensor in, labels (+ probabilities) out."""
-
-    name = "onnx"
+class _OrtRuntime(Runtime):
+    """What both ONNX Runtime runtimes share: the thread count and how a session is made."""
 
     def __init__(
         self, version: ModelVersion, *, threads: int | None = None, cpus: int | None = None
@@ -147,19 +145,27 @@ class OnnxRuntime(Runtime):
         super().__init__(version, cpus=cpus)
         self.threads = threads
 
-    @property
-    def size_bytes(self) -> int:
-        return int(self.version.artifacts["onnx"].size)
-
-    def load(self, models: ModelCatalog) -> OnnxRuntime:
+    def _session(self, data: bytes) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads or max(1, self.cpus // 2)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        data = models.load_object(self.version, "onnx")
-        self.session_ = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxRuntime(_OrtRuntime):
+    """ONNX Runtime on the compiled graph: one float32 tensor in, labels (+ probabilities) out."""
+
+    name = "onnx"
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.version.artifacts["onnx"].size)
+
+    def load(self, models: ModelCatalog) -> OnnxRuntime:
+        self.session_ = self._session(models.load_object(self.version, "onnx"))
         outputs = [o.name for o in self.session_.get_outputs()]
         self.label_ = outputs[0]
         self.proba_ = (
@@ -186,7 +192,7 @@ class OnnxRuntime(Runtime):
         super().unload()
 
 
-class GraphRuntime(Runtime):
+class GraphRuntime(_OrtRuntime):
     """An ONNX graph imported as it is: its own inputs and outputs, of any rank and type.
 
     The rows are :class:`Feeds` (checked by ``data.tensors``); every output comes back in
@@ -198,21 +204,8 @@ class GraphRuntime(Runtime):
 
     name = "onnx"
 
-    def __init__(
-        self, version: ModelVersion, *, threads: int | None = None, cpus: int | None = None
-    ) -> None:
-        super().__init__(version, cpus=cpus)
-        self.threads = threads
-
     def load(self, models: ModelCatalog) -> GraphRuntime:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads or max(1, self.cpus // 2)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        data = models.load_object(self.version)
-        self.session_ = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self.session_ = self._session(models.load_object(self.version))
         self.outputs_ = [o.name for o in self.session_.get_outputs()]
         classes = self.version.signature.output.classes
         self.classes_ = np.asarray(classes) if classes else None
