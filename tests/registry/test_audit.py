@@ -22,7 +22,10 @@ def test_every_action_the_code_records_is_a_known_action() -> None:
 
 
 def test_an_unknown_action_is_refused_and_a_logged_one_is_known(sqlite_bay: Bay) -> None:
-    with pytest.raises(ValidationError, match="no audit action 'nonsense'; actions are: alert.delete, alert.put, alias"):
+    with pytest.raises(
+        ValidationError,
+        match=re.escape("no audit action 'nonsense'; actions are: alert.delete, alert.put, alias"),
+    ):
         sqlite_bay.audit.list(action="nonsense")
     assert sqlite_bay.audit.list(action="deploy") == []  # known, nothing yet
     sqlite_bay.audit.record("GET /api/keys", "", "denied", "no key")  # a denied route
