@@ -124,6 +124,28 @@ def same_answers(urls: dict[str, str], bodies: Any) -> None:
         )
 
 
+def downgrade(database: Path, old_src: Path) -> None:
+    """Take the old server's copy of the registry back to the schema its code knows: the
+    home is made by this checkout, whose migrations may have gone further (0006 since
+    42f1724), and a server refuses a database newer than its code."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    versions = old_src / "modelbay" / "registry" / "migrations" / "versions"
+    head = max(p.name.split("_")[0] for p in versions.glob("0*.py"))
+    cfg = Config()
+    cfg.set_main_option(
+        "script_location",
+        str(Path(__file__).resolve().parents[1] / "src" / "modelbay" / "registry" / "migrations"),
+    )
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, head)
+    engine.dispose()
+
+
 def baseline_runs(
     home: Path, bodies: Any, rev: str, rounds: int, seconds: float, tmp: Path
 ) -> dict[str, Any]:
@@ -140,6 +162,7 @@ def baseline_runs(
     runs: dict[str, dict[str, dict[str, list[dict[str, float]]]]] = {}
     with ExitStack() as stack:
         src = stack.enter_context(worktree(rev, tmp / "baseline-worktree")) / "src"
+        downgrade(homes["old"] / "modelbay.db", src)
         envs = environments(src, homes)
         for who, port in ports.items():
             argv = [sys.executable, "-c", LAUNCH, "serve", "--port", str(port)]
