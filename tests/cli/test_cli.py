@@ -8,31 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from modelbay import Bay
-from modelbay.cli import build_cli
 from modelbay.registry.keys import generate_master_key
-
-
-@pytest.fixture
-def run(tmp_path: Path):
-    runner = CliRunner()
-    app = build_cli()
-    home = tmp_path / "home"
-
-    def invoke(*args: str, code: int = 0, env: dict[str, str] | None = None):
-        result = runner.invoke(
-            app,
-            ["--home", str(home), *args],
-            env={"COLUMNS": "200", **(env or {})},
-            catch_exceptions=False,
-        )
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
-    invoke.home = home  # type: ignore[attr-defined]
-    return invoke
 
 
 @pytest.fixture

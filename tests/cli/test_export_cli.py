@@ -8,29 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import modelbay
 from modelbay import Bay
-from modelbay.cli import build_cli
 from modelbay.registry.exports import MANIFEST
-
-
-@pytest.fixture
-def run(tmp_path: Path):
-    runner = CliRunner()
-    app = build_cli()
-    home = tmp_path / "home"
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(
-            app, ["--home", str(home), *args], env={"COLUMNS": "200"}, catch_exceptions=False
-        )
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
-    invoke.home = home  # type: ignore[attr-defined]
-    return invoke
 
 
 @pytest.fixture

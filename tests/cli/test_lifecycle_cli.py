@@ -12,28 +12,14 @@ import pytest
 import skops.io as sio
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
-from typer.testing import CliRunner
 
 from modelbay import Bay
-from modelbay.cli import build_cli
 from modelbay.registry.tables import ApiKeyRow
 
 
 @pytest.fixture
-def run(tmp_path: Path):
-    runner = CliRunner()
-    app = build_cli()
-    home = tmp_path / "home"
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(
-            app, ["--home", str(home), *args], env={"COLUMNS": "250"}, catch_exceptions=False
-        )
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
-    invoke.home = home  # type: ignore[attr-defined]
-    return invoke
+def cli_columns() -> int:
+    return 250  # the deployments table with its state column
 
 
 @pytest.fixture

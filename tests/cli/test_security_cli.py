@@ -7,31 +7,11 @@ import json
 import pickle
 from pathlib import Path
 
-import pytest
 import skops.io as sio
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
-from typer.testing import CliRunner
 
 from modelbay import Bay
-from modelbay.cli import build_cli
-
-
-@pytest.fixture
-def run(tmp_path: Path):
-    runner = CliRunner()
-    app = build_cli()
-    home = tmp_path / "home"
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(
-            app, ["--home", str(home), *args], env={"COLUMNS": "200"}, catch_exceptions=False
-        )
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
-    invoke.home = home  # type: ignore[attr-defined]
-    return invoke
 
 
 def test_keys_create_list_rotate_revoke_and_the_audit_log(run) -> None:

@@ -7,28 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from modelbay import Bay
-from modelbay.cli import build_cli
-
-
-@pytest.fixture
-def run(tmp_path: Path):
-    runner, app, home = CliRunner(), build_cli(), tmp_path / "home"
-
-    def invoke(*args: str, code: int = 0, columns: int = 200):
-        result = runner.invoke(
-            app,
-            ["--home", str(home), *args],
-            env={"COLUMNS": str(columns)},
-            catch_exceptions=False,
-        )
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
-    invoke.home = home  # type: ignore[attr-defined]
-    return invoke
 
 
 @pytest.fixture
